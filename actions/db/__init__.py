@@ -1,0 +1,1 @@
+"""Business data for the assistant: tables, sessions and per-caller queries."""

@@ -1,0 +1,138 @@
+"""Tables for customers, orders, defects, production runs and support tickets.
+
+Datetimes are naive UTC; dates (placed_on, promised_on, ...) are calendar days
+in the assistant's timezone. Status values are checked by the database.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    CheckConstraint,
+    Column,
+    Date,
+    DateTime,
+    ForeignKey,
+    Integer,
+    MetaData,
+    String,
+    Text,
+)
+from sqlalchemy.orm import declarative_base, relationship
+
+from actions.db.clock import utcnow
+
+# Named constraints keep future SQLite batch migrations able to drop them.
+NAMING_CONVENTION = {
+    "ix": "ix_%(table_name)s_%(column_0_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+Base = declarative_base(metadata=MetaData(naming_convention=NAMING_CONVENTION))
+
+ROLES = ("customer", "staff")
+ORDER_STATUSES = ("received", "in_production", "ready", "shipped", "delivered", "cancelled")
+DEFECT_STATUSES = ("open", "investigating", "resolved")
+RUN_STATUSES = ("planned", "running", "done", "delayed")
+TICKET_STATUSES = ("open", "closed")
+
+
+def _one_of(column: str, values: tuple[str, ...]) -> CheckConstraint:
+    allowed = ", ".join(f"'{value}'" for value in values)
+    return CheckConstraint(f"{column} IN ({allowed})", name=column)
+
+
+class Customer(Base):
+    __tablename__ = "customers"
+    __table_args__ = (_one_of("role", ROLES),)
+
+    id = Column(Integer, primary_key=True)
+    wa_id = Column(String(20), nullable=False, unique=True)  # digits only, e.g. 919800000001
+    name = Column(String(120), nullable=False)
+    company = Column(String(120), nullable=False)  # visibility is shared per company
+    role = Column(String(10), nullable=False, default="customer")
+    created_at = Column(DateTime, nullable=False, default=utcnow)
+
+
+class Order(Base):
+    __tablename__ = "orders"
+    __table_args__ = (_one_of("status", ORDER_STATUSES),)
+
+    id = Column(Integer, primary_key=True)
+    ref = Column(String(20), nullable=False, unique=True)  # ORD-10001
+    customer_id = Column(Integer, ForeignKey("customers.id"), nullable=False, index=True)
+    product = Column(String(120), nullable=False)
+    quantity = Column(Integer, nullable=False)
+    status = Column(String(20), nullable=False, default="received")
+    placed_on = Column(Date, nullable=False)
+    promised_on = Column(Date, nullable=False)
+    estimated_on = Column(Date)
+    carrier = Column(String(60))
+    tracking_no = Column(String(60))
+    updated_at = Column(DateTime, nullable=False, default=utcnow, onupdate=utcnow)
+
+    customer = relationship("Customer")
+    events = relationship("OrderEvent", order_by="OrderEvent.at")
+
+
+class OrderEvent(Base):
+    __tablename__ = "order_events"
+    __table_args__ = (_one_of("status", ORDER_STATUSES),)
+
+    id = Column(Integer, primary_key=True)
+    order_id = Column(Integer, ForeignKey("orders.id"), nullable=False, index=True)
+    at = Column(DateTime, nullable=False, default=utcnow)
+    status = Column(String(20), nullable=False)
+    note = Column(Text)
+
+
+class DefectReport(Base):
+    __tablename__ = "defect_reports"
+    __table_args__ = (_one_of("status", DEFECT_STATUSES),)
+
+    id = Column(Integer, primary_key=True)
+    ref = Column(String(20), nullable=False, unique=True)  # DEF-0001
+    order_id = Column(Integer, ForeignKey("orders.id"), nullable=False, index=True)
+    # The reporter; who may see the report follows the order's owner instead.
+    customer_id = Column(Integer, ForeignKey("customers.id"), nullable=False, index=True)
+    description = Column(Text, nullable=False)
+    photo_ref = Column(String(255))  # WhatsApp media id or stored file key
+    status = Column(String(20), nullable=False, default="open")
+    resolution = Column(Text)
+    created_at = Column(DateTime, nullable=False, default=utcnow)
+    updated_at = Column(DateTime, nullable=False, default=utcnow, onupdate=utcnow)
+
+    order = relationship("Order")
+    customer = relationship("Customer")
+
+
+class ProductionRun(Base):
+    __tablename__ = "production_runs"
+    __table_args__ = (_one_of("status", RUN_STATUSES),)
+
+    id = Column(Integer, primary_key=True)
+    line = Column(String(40), nullable=False)  # "Line A"
+    product = Column(String(120), nullable=False)
+    order_id = Column(Integer, ForeignKey("orders.id"), index=True)  # NULL for stock runs
+    planned_qty = Column(Integer, nullable=False)
+    done_qty = Column(Integer, nullable=False, default=0)
+    starts_at = Column(DateTime, nullable=False, index=True)
+    ends_at = Column(DateTime, nullable=False)
+    status = Column(String(20), nullable=False, default="planned")
+
+    order = relationship("Order")
+
+
+class SupportTicket(Base):
+    __tablename__ = "support_tickets"
+    __table_args__ = (_one_of("status", TICKET_STATUSES),)
+
+    id = Column(Integer, primary_key=True)
+    ref = Column(String(20), nullable=False, unique=True)  # TCK-0001
+    wa_id = Column(String(20), nullable=False, index=True)  # sender, registered or not
+    customer_id = Column(Integer, ForeignKey("customers.id"), index=True)
+    description = Column(Text, nullable=False)
+    status = Column(String(20), nullable=False, default="open")
+    created_at = Column(DateTime, nullable=False, default=utcnow)

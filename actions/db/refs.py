@@ -1,0 +1,37 @@
+"""Human-facing references (DEF-0001, TCK-0001) allocated under a unique constraint."""
+
+from __future__ import annotations
+
+from typing import Callable, TypeVar
+
+from sqlalchemy import Integer, cast, func, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import InstrumentedAttribute
+
+T = TypeVar("T")
+
+
+def next_ref(session: Session, column: InstrumentedAttribute, prefix: str, width: int = 4) -> str:
+    """Return the ref after the highest number in `column`, e.g. DEF-0004.
+
+    Call after lock_for_write(session), so no other writer can take it first.
+    """
+    # Compare numbers, not strings, so DEF-10000 sorts after DEF-9999.
+    number = cast(func.substr(column, len(prefix) + 2), Integer)
+    highest = session.scalar(select(func.max(number)).where(column.like(f"{prefix}-%")))
+    return f"{prefix}-{(highest or 0) + 1:0{width}d}"
+
+
+def retry_on_clash(write: Callable[[], T], attempts: int = 5) -> T:
+    """Run the transaction in `write` again when a concurrent writer took the same ref.
+
+    SQLite never gets here (lock_for_write serialises writers); databases that
+    let two writers read the same last ref do, and the unique ref turns it into a retry.
+    """
+    for _ in range(attempts - 1):
+        try:
+            return write()
+        except IntegrityError:
+            continue
+    return write()

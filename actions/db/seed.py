@@ -1,0 +1,159 @@
+"""Demo data, dated relative to the day it runs: python -m actions.db.seed
+
+Seeding resets the six business tables to exactly this demo set, so running it
+twice leaves the same rows. Point DATABASE_URL at a demo database only.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime, time, timedelta
+
+from sqlalchemy import delete, func, select
+
+from actions.db.clock import local_to_utc, local_today
+from actions.db.models import (
+    Customer,
+    DefectReport,
+    Order,
+    OrderEvent,
+    ProductionRun,
+    SupportTicket,
+)
+from actions.db.session import lock_for_write, sessions
+
+# Children first, so foreign keys never point at a deleted row.
+TABLES = (OrderEvent, DefectReport, ProductionRun, SupportTicket, Order, Customer)
+
+# (ref, wa_id, product, quantity, status, placed, promised, estimated, carrier, tracking, events)
+# Day numbers are offsets from today; events are (day, hour, status, note).
+ORDERS = (
+    ("ORD-10001", "919800000001", "Cotton yarn 40s", 200, "shipped", -12, 2, 1,
+     "BlueDart", "BD123456789IN",
+     ((-12, 10, "received", "Order received"),
+      (-10, 9, "in_production", "Spinning started on Line A"),
+      (-4, 17, "ready", "Packed and passed quality check"),
+      (-3, 11, "shipped", "Dispatched from Surat plant"))),
+    ("ORD-10002", "919800000001", "Polyester fabric roll", 40, "in_production", -8, 7, 5,
+     None, None,
+     ((-8, 12, "received", "Order received"),
+      (-1, 8, "in_production", "Weaving started on Line A"))),
+    ("ORD-10003", "919800000002", "Denim fabric 12oz", 1500, "in_production", -5, 10, 9,
+     None, None,
+     ((-5, 15, "received", "Order received"),
+      (-2, 7, "in_production", "Dyeing started on Line B"))),
+    ("ORD-10004", "919800000001", "Cotton yarn 30s", 150, "delivered", -40, -25, -26,
+     "Delhivery", "DL987654321IN",
+     ((-40, 10, "received", "Order received"),
+      (-36, 9, "in_production", "Spinning started on Line C"),
+      (-30, 16, "ready", "Packed and passed quality check"),
+      (-29, 11, "shipped", "Dispatched from Surat plant"),
+      (-26, 14, "delivered", "Delivered to Asha Traders, Ahmedabad"))),
+    ("ORD-10005", "919800000001", "Viscose blend yarn", 300, "in_production", -6, 12, 10,
+     None, None,
+     ((-6, 11, "received", "Order received"),
+      (-3, 8, "in_production", "Blending started on Line C"))),
+    ("ORD-10006", "919800000001", "Linen fabric roll", 25, "received", -1, 20, None,
+     None, None,
+     ((-1, 16, "received", "Order received"),)),
+    ("ORD-10007", "919800000001", "Polyester yarn 150D", 500, "ready", -15, 1, 0,
+     None, None,
+     ((-15, 10, "received", "Order received"),
+      (-11, 9, "in_production", "Texturising started on Line B"),
+      (-1, 18, "ready", "Packed, awaiting pickup"))),
+    ("ORD-10008", "919800000001", "Silk blend fabric roll", 10, "cancelled", -20, -5, None,
+     None, None,
+     ((-20, 13, "received", "Order received"),
+      (-18, 10, "cancelled", "Cancelled at customer's request"))),
+)
+
+# (ref, order_ref, reporter wa_id, description, photo_ref, status, resolution, created, updated)
+DEFECTS = (
+    ("DEF-0001", "ORD-10001", "919800000001", "Yarn cones arrived with water damage",
+     "demo-media-def-0001", "investigating", None, -2, -1),
+    ("DEF-0002", "ORD-10004", "919800000001", "Six cones wound unevenly",
+     None, "resolved", "Replacement cones sent free of charge with the next dispatch", -25, -22),
+    ("DEF-0003", "ORD-10003", "919800000002", "Sample swatch shade differs from approved lab dip",
+     None, "open", None, -1, -1),
+)
+
+# (day, line, product, order_ref or None for stock, planned, done, start hour, end hour, status)
+# Hours are local wall-clock time; 22-30 runs past midnight into the next day.
+RUNS = (
+    (0, "Line A", "Polyester fabric roll", "ORD-10002", 24, 16, 6, 14, "running"),
+    (0, "Line B", "Denim fabric 12oz", "ORD-10003", 500, 0, 14, 22, "planned"),
+    (0, "Line C", "Cotton yarn 30s", None, 800, 210, 6, 14, "delayed"),
+    (1, "Line A", "Polyester fabric roll", "ORD-10002", 16, 0, 6, 14, "planned"),
+    (1, "Line C", "Viscose blend yarn", "ORD-10005", 150, 0, 6, 14, "planned"),
+    (2, "Line B", "Denim fabric 12oz", "ORD-10003", 500, 0, 6, 14, "planned"),
+    (3, "Line A", "Cotton yarn 40s", None, 600, 0, 14, 22, "planned"),
+    (3, "Line C", "Viscose blend yarn", "ORD-10005", 150, 0, 6, 14, "planned"),
+    (4, "Line B", "Denim fabric 12oz", "ORD-10003", 500, 0, 6, 14, "planned"),
+    (5, "Line A", "Polyester yarn 150D", None, 400, 0, 6, 14, "planned"),
+    (6, "Line C", "Cotton yarn 30s", None, 800, 0, 22, 30, "planned"),
+)
+
+CUSTOMERS = (
+    ("919800000001", "Asha Mehta", "Asha Traders", "customer"),
+    ("919800000002", "Ravi Kumar", "Bharat Textiles", "customer"),
+    ("919800000009", "Priya Shah", "ACME Manufacturing", "staff"),
+)
+
+
+def seed(today: date | None = None) -> dict[str, int]:
+    """Replace all business rows with the demo set and return row counts per table."""
+    today = today or local_today()
+
+    def at(day: int, hour: int) -> datetime:
+        wall = datetime.combine(today, time()) + timedelta(days=day, hours=hour)
+        return local_to_utc(wall.date(), wall.time())
+
+    def on(day: int | None) -> date | None:
+        return None if day is None else today + timedelta(days=day)
+
+    with sessions().begin() as session:
+        lock_for_write(session)
+        for table in TABLES:
+            session.execute(delete(table))
+
+        customers = {}
+        for wa_id, name, company, role in CUSTOMERS:
+            customers[wa_id] = Customer(
+                wa_id=wa_id, name=name, company=company, role=role, created_at=at(-90, 9)
+            )
+
+        orders = {}
+        for (
+            ref, wa_id, product, qty, status, placed, promised, est, carrier, tracking, events
+        ) in ORDERS:
+            orders[ref] = Order(
+                ref=ref, customer=customers[wa_id], product=product, quantity=qty, status=status,
+                placed_on=on(placed), promised_on=on(promised), estimated_on=on(est),
+                carrier=carrier, tracking_no=tracking, updated_at=at(*events[-1][:2]),
+                events=[OrderEvent(at=at(d, h), status=s, note=note) for d, h, s, note in events],
+            )
+
+        for ref, order_ref, wa_id, text, photo, status, resolution, created, updated in DEFECTS:
+            session.add(DefectReport(
+                ref=ref, order=orders[order_ref], customer=customers[wa_id], description=text,
+                photo_ref=photo, status=status, resolution=resolution,
+                created_at=at(created, 11), updated_at=at(updated, 15),
+            ))
+
+        for day, line, product, order_ref, planned, done, start, end, status in RUNS:
+            session.add(ProductionRun(
+                line=line, product=product, order=orders.get(order_ref),
+                planned_qty=planned, done_qty=done, status=status,
+                starts_at=at(day, start), ends_at=at(day, end),
+            ))
+
+        session.add_all([*customers.values(), *orders.values()])
+        session.flush()
+        return {
+            table.__tablename__: session.scalar(select(func.count()).select_from(table))
+            for table in reversed(TABLES)
+        }
+
+
+if __name__ == "__main__":
+    for table, count in seed().items():
+        print(f"{table}: {count}")

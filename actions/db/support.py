@@ -1,0 +1,37 @@
+"""Support tickets; any number may open one, registered or not."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+
+from actions.db.clock import utcnow
+from actions.db.models import Customer, SupportTicket
+from actions.db.refs import next_ref, retry_on_clash
+from actions.db.session import lock_for_write, sessions
+from actions.db.views import TicketView
+
+
+def create_ticket(wa_id: str, description: str) -> TicketView:
+    """Open a support ticket from `wa_id` and return it with its new TCK- ref."""
+    return retry_on_clash(lambda: _insert_ticket(wa_id, description))
+
+
+def _insert_ticket(wa_id: str, description: str) -> TicketView:
+    with sessions().begin() as session:
+        lock_for_write(session)
+        ticket = SupportTicket(
+            ref=next_ref(session, SupportTicket.ref, "TCK"),
+            wa_id=wa_id,
+            customer_id=session.scalar(select(Customer.id).where(Customer.wa_id == wa_id)),
+            description=description,
+            status="open",
+            created_at=utcnow(),
+        )
+        session.add(ticket)
+        session.flush()  # a ref clash raises here, inside the retried transaction
+        return TicketView(
+            ref=ticket.ref,
+            description=ticket.description,
+            status=ticket.status,
+            created_at=ticket.created_at,
+        )

@@ -1,0 +1,147 @@
+"""Pure rendering of answers for a phone screen: key fact first, human dates, short lists."""
+from __future__ import annotations
+
+from datetime import date, datetime, timedelta
+from typing import Optional, Sequence
+from zoneinfo import ZoneInfo
+
+PAGE_SIZE = 5
+
+ORDER_STATUS = {
+    "received": ("received", "📝"),
+    "in_production": ("in production", "🏭"),
+    "ready": ("ready for dispatch", "📦"),
+    "shipped": ("shipped", "🚚"),
+    "delivered": ("delivered", "✅"),
+    "cancelled": ("cancelled", "✖️"),
+}
+DEFECT_STATUS = {
+    "open": ("open", "🟠"),
+    "investigating": ("under investigation", "🔎"),
+    "resolved": ("resolved", "✅"),
+}
+RUN_STATUS = {"planned": "planned", "running": "running", "done": "done", "delayed": "delayed ⚠️"}
+
+
+def human_date(day: Optional[date], today: date) -> str:
+    """Return "today", "tomorrow", "yesterday" or "Thu 26 Nov" (with year if not this year)."""
+    if day is None:
+        return "not set"
+    delta = (day - today).days
+    if delta == 0:
+        return "today"
+    if delta == 1:
+        return "tomorrow"
+    if delta == -1:
+        return "yesterday"
+    label = f"{day:%a} {day.day} {day:%b}"
+    return label if day.year == today.year else f"{label} {day.year}"
+
+
+def local_time(moment: datetime, tz: ZoneInfo) -> datetime:
+    """Convert a naive UTC datetime from the database to local time."""
+    return moment.replace(tzinfo=ZoneInfo("UTC")).astimezone(tz)
+
+
+def order_status_label(status: str) -> str:
+    """Return the words and emoji for an order status."""
+    words, emoji = ORDER_STATUS.get(status, (status.replace("_", " "), "•"))
+    return f"{words} {emoji}"
+
+
+def order_status(order, today: date) -> str:
+    """Render one order's status: status first, then dates, carrier, last update."""
+    lines = [f"*{order.ref}* is *{order_status_label(order.status)}*"]
+    lines.append(f"{order.product} × {order.quantity}")
+    lines.append(delivery_line(order, today))
+    if order.carrier:
+        tracking = f" · tracking {order.tracking_no}" if order.tracking_no else ""
+        lines.append(f"Carrier: {order.carrier}{tracking}")
+    if order.last_event:
+        when = f" ({human_date(order.last_event_at.date(), today)})" if order.last_event_at else ""
+        lines.append(f"Last update: {order.last_event}{when}")
+    return "\n".join(lines)
+
+
+def delivery_line(order, today: date) -> str:
+    """Render when an order arrives, or that it did."""
+    if order.status == "delivered":
+        return "Delivered ✅"
+    if order.status == "cancelled":
+        return "This order was cancelled."
+    expected = order.estimated_on or order.promised_on
+    line = f"Expected delivery: *{human_date(expected, today)}*"
+    if order.promised_on and order.estimated_on and order.estimated_on > order.promised_on:
+        line += f" (promised {human_date(order.promised_on, today)}, running late)"
+    return line
+
+
+def delivery_estimate(order, today: date) -> str:
+    """Render the delivery answer: the date first."""
+    return f"*{order.ref}*: {delivery_line(order, today)}\nStatus: {order_status_label(order.status)}"
+
+
+def order_row(order, today: date) -> str:
+    """Render an order as one list entry."""
+    return (
+        f"*{order.ref}* — {order_status_label(order.status)}\n"
+        f"{order.product} × {order.quantity} · {delivery_line(order, today)}"
+    )
+
+
+def defect_status(defect, today: date) -> str:
+    """Render one defect report: status first."""
+    words, emoji = DEFECT_STATUS.get(defect.status, (defect.status, "•"))
+    lines = [f"*{defect.ref}* is *{words}* {emoji}", f"Order {defect.order_ref}: {defect.description}"]
+    lines.append(f"Reported {human_date(defect.created_at.date(), today)}")
+    if defect.resolution:
+        lines.append(f"Resolution: {defect.resolution}")
+    return "\n".join(lines)
+
+
+def defect_row(defect, today: date) -> str:
+    """Render a defect report as one list entry."""
+    words, emoji = DEFECT_STATUS.get(defect.status, (defect.status, "•"))
+    return (
+        f"*{defect.ref}* — {words} {emoji}\n"
+        f"{defect.order_ref} · reported {human_date(defect.created_at.date(), today)}"
+    )
+
+
+def run_row(run, today: date, tz: ZoneInfo, with_day: bool = False) -> str:
+    """Render a production run as one list entry."""
+    start, end = local_time(run.starts_at, tz), local_time(run.ends_at, tz)
+    day = f"{human_date(start.date(), today).capitalize()} " if with_day else ""
+    for_order = f" ({run.order_ref})" if run.order_ref else " (stock)"
+    progress = f" · {run.percent_done}%" if run.status in ("running", "delayed") else ""
+    return (
+        f"{day}{start:%H:%M}–{end:%H:%M} · {run.line}\n"
+        f"{run.product}{for_order} · {RUN_STATUS.get(run.status, run.status)}{progress}"
+    )
+
+
+def run_progress(run, tz: ZoneInfo) -> str:
+    """Render how far a run is: the percentage first."""
+    end = local_time(run.ends_at, tz)
+    for_order = f" for {run.order_ref}" if run.order_ref else " (stock)"
+    return (
+        f"*{run.percent_done}%* {run.product}{for_order} — {RUN_STATUS.get(run.status, run.status)}\n"
+        f"{run.line} · {run.done_qty}/{run.planned_qty} done · ends {end:%a %H:%M}"
+    )
+
+
+def page_footer(shown_to: int, total: int) -> str:
+    """Tell how much of a list is shown and how to see more."""
+    if shown_to >= total:
+        return ""
+    return f"Showing {shown_to} of {total}. Reply *MORE* for the next {min(PAGE_SIZE, total - shown_to)}."
+
+
+def join_blocks(header: str, blocks: Sequence[str], footer: str = "") -> str:
+    """Join a header, list entries and a footer with blank lines, skipping empties."""
+    return "\n\n".join(part for part in [header, *blocks, footer] if part)
+
+
+def week_bounds(today: date) -> tuple[date, date]:
+    """Return today and the day six days later (a rolling week)."""
+    return today, today + timedelta(days=6)

@@ -1,0 +1,220 @@
+"""The two forms: report a defect (order, description, optional photo, confirm) and report an issue."""
+from __future__ import annotations
+
+import json
+from typing import Any, Dict, List, Optional, Text
+
+from rasa_sdk import Action, FormValidationAction, Tracker
+from rasa_sdk.events import EventType, SlotSet
+from rasa_sdk.executor import CollectingDispatcher
+from rasa_sdk.types import DomainDict
+
+from actions import formatting as fmt
+from actions.common import caller, db, say_not_registered
+from actions.db import defects, orders, support
+from actions.parsing import normalize_order_id
+
+DEFECT_SLOTS = ("defect_order_id", "defect_description", "defect_photo", "defect_confirmed")
+ISSUE_SLOTS = ("issue_description",)
+NO_PHOTO = "none"
+MIN_DESCRIPTION_CHARS = 10
+CANCELLED = "Cancelled — nothing was saved."
+
+
+def too_short(text: Optional[str]) -> bool:
+    """Return True for answers too short to act on ("bad", "broken")."""
+    words = (text or "").split()
+    return len((text or "").strip()) < MIN_DESCRIPTION_CHARS or len(words) < 2
+
+
+def media_ref(metadata: Dict[str, Any]) -> Optional[str]:
+    """Return the stored reference of a photo/document the channel passed in metadata."""
+    media = (metadata or {}).get("media")
+    if isinstance(media, dict):
+        return media.get("path") or media.get("media_id") or media.get("url")
+    return None
+
+
+class ValidateDefectReportForm(FormValidationAction):
+    def name(self) -> Text:
+        return "validate_defect_report_form"
+
+    async def required_slots(
+        self, domain_slots: List[Text], dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> List[Text]:
+        # An unknown number has no orders: finish at once and let the submit explain.
+        if await caller(tracker) is None:
+            return []
+        return domain_slots
+
+    async def validate_defect_order_id(
+        self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> Dict[Text, Any]:
+        ref = normalize_order_id(str(value or ""))
+        order = await db(orders.find_order, tracker.sender_id, ref) if ref else None
+        if order is None:
+            shown = ref or str(value or "that")
+            dispatcher.utter_message(text=f"I couldn't find {shown} on your account.")
+            return {"defect_order_id": None}
+        return {"defect_order_id": order.ref}
+
+    async def validate_defect_description(
+        self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> Dict[Text, Any]:
+        if too_short(value):
+            dispatcher.utter_message(text="Please add a little more detail, e.g. \"20 cones have water stains\".")
+            return {"defect_description": None}
+        return {"defect_description": str(value).strip()}
+
+    async def extract_defect_photo(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> Dict[Text, Any]:
+        if tracker.get_slot("requested_slot") != "defect_photo":
+            return {}
+        ref = media_ref(tracker.latest_message.get("metadata") or {})
+        if ref:
+            return {"defect_photo": ref}
+        if tracker.latest_message.get("intent", {}).get("name") in ("skip", "deny"):
+            return {"defect_photo": NO_PHOTO}
+        return {}
+
+    async def validate_defect_photo(
+        self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> Dict[Text, Any]:
+        return {"defect_photo": value}
+
+
+class ActionAskDefectOrderId(Action):
+    def name(self) -> Text:
+        return "action_ask_defect_order_id"
+
+    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[Text, Any]) -> List[EventType]:
+        recent = await db(orders.recent_orders, tracker.sender_id, fmt.PAGE_SIZE, 0)
+        buttons = [
+            {"title": o.ref, "payload": "/inform" + json.dumps({"order_id": o.ref}, separators=(",", ":"))}
+            for o in recent
+        ]
+        dispatcher.utter_message(
+            text="Which order is the defect on? Tap one or type its number (e.g. ORD-10001). Type *cancel* to stop.",
+            buttons=buttons,
+        )
+        return []
+
+
+class _Ask(Action):
+    """Ask for one form slot; the wording lives here because only the form asks it."""
+
+    text = ""
+    buttons: List[Dict[str, str]] = []
+
+    def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[Text, Any]) -> List[EventType]:
+        dispatcher.utter_message(text=self.text, buttons=list(self.buttons))
+        return []
+
+
+class ActionAskDefectDescription(_Ask):
+    text = "What is wrong? Describe the defect in a sentence or two (what you see, how many pieces)."
+
+    def name(self) -> Text:
+        return "action_ask_defect_description"
+
+
+class ActionAskDefectPhoto(_Ask):
+    text = "Please send a photo of the defect, or tap *Skip* if you don't have one."
+    buttons = [{"title": "Skip", "payload": "/skip"}]
+
+    def name(self) -> Text:
+        return "action_ask_defect_photo"
+
+
+class ActionAskIssueDescription(_Ask):
+    text = "Please describe the issue in one message (what happened and when). Type *cancel* to stop."
+
+    def name(self) -> Text:
+        return "action_ask_issue_description"
+
+
+class ActionAskDefectConfirmed(Action):
+    def name(self) -> Text:
+        return "action_ask_defect_confirmed"
+
+    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[Text, Any]) -> List[EventType]:
+        photo = tracker.get_slot("defect_photo")
+        dispatcher.utter_message(
+            text=(
+                "Please check your defect report:\n"
+                f"Order: *{tracker.get_slot('defect_order_id')}*\n"
+                f"Problem: {tracker.get_slot('defect_description')}\n"
+                f"Photo: {'attached 📎' if photo and photo != NO_PHOTO else 'none'}\n\n"
+                "Submit it?"
+            ),
+            buttons=[{"title": "Submit", "payload": "/affirm"}, {"title": "Cancel", "payload": "/deny"}],
+        )
+        return []
+
+
+class ActionSubmitDefect(Action):
+    def name(self) -> Text:
+        return "action_submit_defect"
+
+    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[Text, Any]) -> List[EventType]:
+        reset = [SlotSet(slot, None) for slot in DEFECT_SLOTS]
+        if await caller(tracker) is None:
+            say_not_registered(dispatcher)
+            return reset
+        if tracker.get_slot("defect_confirmed") is not True:
+            dispatcher.utter_message(text=CANCELLED)
+            return reset
+        photo = tracker.get_slot("defect_photo")
+        defect = await db(
+            defects.create_defect,
+            tracker.sender_id,
+            tracker.get_slot("defect_order_id"),
+            tracker.get_slot("defect_description"),
+            None if photo in (None, NO_PHOTO) else photo,
+        )
+        if defect is None:
+            dispatcher.utter_message(text="Sorry, I couldn't save that report. Please try again or contact support.")
+            return reset
+        dispatcher.utter_message(
+            text=(
+                f"✅ Defect *{defect.ref}* logged for {defect.order_ref}.\n"
+                "Our quality team will reply within 1 working day. "
+                f"To check on it later, send {defect.ref}."
+            )
+        )
+        return reset
+
+
+class ActionCancelForm(Action):
+    def name(self) -> Text:
+        return "action_cancel_form"
+
+    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[Text, Any]) -> List[EventType]:
+        dispatcher.utter_message(text=CANCELLED)
+        return [SlotSet(slot, None) for slot in (*DEFECT_SLOTS, *ISSUE_SLOTS)]
+
+
+class ValidateReportIssueForm(FormValidationAction):
+    def name(self) -> Text:
+        return "validate_report_issue_form"
+
+    async def validate_issue_description(
+        self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> Dict[Text, Any]:
+        if too_short(value):
+            dispatcher.utter_message(text="Please tell me a little more, e.g. \"invoice INV-204 shows the wrong GST\".")
+            return {"issue_description": None}
+        return {"issue_description": str(value).strip()}
+
+
+class ActionSubmitIssue(Action):
+    def name(self) -> Text:
+        return "action_submit_issue"
+
+    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[Text, Any]) -> List[EventType]:
+        ticket = await db(support.create_ticket, tracker.sender_id, tracker.get_slot("issue_description"))
+        dispatcher.utter_message(
+            text=f"🎫 Ticket *{ticket.ref}* created. Our team will get back to you within 1 working day."
+        )
+        return [SlotSet("issue_description", None)]

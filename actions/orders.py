@@ -1,0 +1,112 @@
+"""Orders menu: recent orders, one order's status, its estimated delivery."""
+from __future__ import annotations
+
+import json
+from typing import Any, Dict, List, Text
+
+from rasa_sdk import Action, Tracker
+from rasa_sdk.events import EventType, SlotSet
+from rasa_sdk.executor import CollectingDispatcher
+
+from actions import formatting as fmt
+from actions.common import caller, db, latest_entity, say_not_registered, today
+from actions.db import orders
+from actions.parsing import first_normalized, normalize_order_id
+
+
+def requested_order_id(tracker: Tracker) -> str | None:
+    """Return the order id the user gave in this message, normalized."""
+    candidates = [latest_entity(tracker, "order_id"), tracker.latest_message.get("text")]
+    return first_normalized(candidates, normalize_order_id)
+
+
+def order_buttons(items, intent: str) -> List[Dict[str, str]]:
+    """Offer orders as buttons that ask the same question about that order."""
+    return [
+        {"title": f"{o.ref} · {fmt.ORDER_STATUS.get(o.status, (o.status, ''))[0]}",
+         "payload": f"/{intent}{json.dumps({'order_id': o.ref}, separators=(',', ':'))}"}
+        for o in items
+    ]
+
+
+async def show_orders_page(
+    dispatcher: CollectingDispatcher, wa_id: str, offset: int
+) -> List[EventType]:
+    """Show one page of recent orders, each a button to see its status."""
+    total = await db(orders.count_orders, wa_id)
+    if total == 0:
+        dispatcher.utter_message(text="You have no orders with us yet.")
+        return [SlotSet("more_context", None)]
+    items = await db(orders.recent_orders, wa_id, fmt.PAGE_SIZE, offset)
+    day = today()
+    shown_to = offset + len(items)
+    header = f"📦 Your recent orders ({offset + 1}–{shown_to} of {total}):"
+    text = fmt.join_blocks(
+        header, [fmt.order_row(o, day) for o in items], fmt.page_footer(shown_to, total)
+    )
+    dispatcher.utter_message(text=text, buttons=order_buttons(items, "track_order"))
+    more = f"orders:{shown_to}" if shown_to < total else None
+    return [SlotSet("more_context", more)]
+
+
+class ActionShowRecentOrders(Action):
+    def name(self) -> Text:
+        return "action_show_recent_orders"
+
+    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[Text, Any]) -> List[EventType]:
+        if await caller(tracker) is None:
+            say_not_registered(dispatcher)
+            return []
+        return await show_orders_page(dispatcher, tracker.sender_id, 0)
+
+
+class _OrderQuestion(Action):
+    """Answer a question about one order, asking which order when none was given."""
+
+    intent = ""
+    ask = ""
+
+    def answer(self, order, day) -> str:
+        raise NotImplementedError
+
+    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[Text, Any]) -> List[EventType]:
+        if await caller(tracker) is None:
+            say_not_registered(dispatcher)
+            return []
+        ref = requested_order_id(tracker)
+        if ref is None:
+            recent = await db(orders.recent_orders, tracker.sender_id, fmt.PAGE_SIZE, 0)
+            dispatcher.utter_message(text=self.ask, buttons=order_buttons(recent, self.intent))
+            return []
+        order = await db(orders.find_order, tracker.sender_id, ref)
+        if order is None:
+            # Same words for someone else's order and a missing one: no existence leak.
+            dispatcher.utter_message(
+                text=f"I couldn't find {ref} on your account. Please check the number, "
+                "or choose *View recent orders* in the Orders menu."
+            )
+            return []
+        dispatcher.utter_message(text=self.answer(order, today()))
+        return []
+
+
+class ActionTrackOrder(_OrderQuestion):
+    intent = "track_order"
+    ask = "Which order? Tap one below or type its number (e.g. ORD-10001)."
+
+    def name(self) -> Text:
+        return "action_track_order"
+
+    def answer(self, order, day) -> str:
+        return fmt.order_status(order, day)
+
+
+class ActionDeliveryEstimate(_OrderQuestion):
+    intent = "delivery_estimate"
+    ask = "Delivery for which order? Tap one below or type its number (e.g. ORD-10001)."
+
+    def name(self) -> Text:
+        return "action_delivery_estimate"
+
+    def answer(self, order, day) -> str:
+        return fmt.delivery_estimate(order, day)

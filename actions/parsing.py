@@ -1,0 +1,29 @@
+"""Pure parsing of what users type: order and defect ids in any case and spacing."""
+from __future__ import annotations
+
+import re
+from typing import Iterable, Optional
+
+_ORDER = re.compile(r"\bord(?:er)?[\s#:_-]*(\d{5})\b", re.IGNORECASE)
+_DEFECT = re.compile(r"\bdef(?:ect)?[\s#:_-]*(\d{1,6})\b", re.IGNORECASE)
+
+
+def normalize_order_id(text: Optional[str]) -> Optional[str]:
+    """Return "ORD-10001" for "ord 10001", "ORD10001", "order #10001"; None if absent."""
+    match = _ORDER.search(text or "")
+    return f"ORD-{match.group(1)}" if match else None
+
+
+def normalize_defect_id(text: Optional[str]) -> Optional[str]:
+    """Return "DEF-0001" for "def 1", "DEF0001", "defect #0001"; None if absent."""
+    match = _DEFECT.search(text or "")
+    return f"DEF-{int(match.group(1)):04d}" if match else None
+
+
+def first_normalized(values: Iterable[Optional[str]], normalize) -> Optional[str]:
+    """Return the first value that normalizes to an id."""
+    for value in values:
+        normalized = normalize(value)
+        if normalized:
+            return normalized
+    return None

@@ -1,0 +1,39 @@
+"""Help menu: support contacts and asking for a person (FAQ answers are retrieval responses)."""
+from __future__ import annotations
+
+from typing import Any, Dict, List, Text
+
+from rasa_sdk import Action, Tracker
+from rasa_sdk.events import EventType, SlotSet
+from rasa_sdk.executor import CollectingDispatcher
+
+from actions.common import settings
+
+class ActionContactSupport(Action):
+    def name(self) -> Text:
+        return "action_contact_support"
+
+    def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[Text, Any]) -> List[EventType]:
+        s = settings()
+        dispatcher.utter_message(
+            text=(
+                f"📞 {s.support_phone}\n✉️ {s.support_email}\n🕘 {s.support_hours}"
+            )
+        )
+        return []
+
+
+class ActionRequestHandoff(Action):
+    def name(self) -> Text:
+        return "action_request_handoff"
+
+    def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[Text, Any]) -> List[EventType]:
+        s = settings()
+        dispatcher.utter_message(
+            text=(
+                "👤 I've asked a colleague to take over this chat. "
+                f"Expected wait: {s.handoff_wait} ({s.support_hours})."
+            )
+        )
+        # The slot is the signal a channel or operator tool acts on.
+        return [SlotSet("handoff_requested", True)]

@@ -1,0 +1,1 @@
+"""Rasa graph components of this assistant (loaded by config.yml)."""
