@@ -1,6 +1,7 @@
 """The two forms: report a defect (order, description, optional photo, confirm) and report an issue."""
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 import json
 from typing import Any, Dict, List, Optional, Text
 
@@ -101,8 +102,12 @@ class ActionAskDefectOrderId(Action):
         return []
 
 
-class _Ask(Action):
+class _Ask(Action, ABC):
     """Ask for one form slot; the wording lives here because only the form asks it."""
+    @abstractmethod
+    def name(self) -> Text:
+        """Return the action's name as the domain lists it."""
+
 
     text = ""
     buttons: List[Dict[str, str]] = []

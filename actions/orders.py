@@ -1,6 +1,7 @@
 """Orders menu: recent orders, one order's status, its estimated delivery."""
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 import json
 from typing import Any, Dict, List, Text
 
@@ -60,8 +61,12 @@ class ActionShowRecentOrders(Action):
         return await show_orders_page(dispatcher, tracker.sender_id, 0)
 
 
-class _OrderQuestion(Action):
+class _OrderQuestion(Action, ABC):
     """Answer a question about one order, asking which order when none was given."""
+    @abstractmethod
+    def name(self) -> Text:
+        """Return the action's name as the domain lists it."""
+
 
     intent = ""
     ask = ""

@@ -1,6 +1,7 @@
 """Schedule menu: today's runs, the coming week, and what is on the lines now."""
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from datetime import datetime
 from typing import Any, Dict, List, Text
 
@@ -40,7 +41,11 @@ async def show_runs_page(
     return [SlotSet("more_context", f"{span}:{shown_to}" if shown_to < len(runs) else None)]
 
 
-class _RunsAction(Action):
+class _RunsAction(Action, ABC):
+    @abstractmethod
+    def name(self) -> Text:
+        """Return the action's name as the domain lists it."""
+
     span = ""
 
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[Text, Any]) -> List[EventType]:
