@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
-# Migrate and seed the database, then train the model if data or config changed.
+# Migrate the database, seed demo data into a new one, train the model if data or config changed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-export PATH="$PWD/.venv/bin:$PATH"
-alembic upgrade head >/dev/null
-python -m actions.db.seed
-# rasa train reuses the newest model in models/ when nothing changed.
-rasa train --quiet --fixed-model-name assistant >/dev/null
+export PATH="$PWD/.venv/bin:$PATH" RASA_TELEMETRY_ENABLED=false
+alembic upgrade head
+python -m actions.db.seed --if-empty
+# rasa train reuses the model when nothing it depends on changed.
+rasa train --fixed-model-name assistant 2>&1 | grep -E "trained and saved|Nothing changed|rror" || true
+[ -f models/assistant.tar.gz ] || { echo "training failed: no models/assistant.tar.gz" >&2; exit 1; }

@@ -154,6 +154,18 @@ def seed(today: date | None = None) -> dict[str, int]:
         }
 
 
+def is_empty() -> bool:
+    """Return True when no customer exists yet (a new database)."""
+    with sessions()() as session:
+        return session.scalar(select(func.count()).select_from(Customer)) == 0
+
+
 if __name__ == "__main__":
-    for table, count in seed().items():
-        print(f"{table}: {count}")
+    import sys
+
+    # --if-empty: seed a new database, keep the data of one already in use.
+    if "--if-empty" in sys.argv and not is_empty():
+        print("database already has data; not seeding (run without --if-empty to reset)")
+    else:
+        for table, count in seed().items():
+            print(f"{table}: {count}")

@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# The whole test suite: data validation, NLU and dialogue tests against their targets, then pytest
+# (unit tests and end-to-end tests against the real servers, database and Graph stand-in).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/bootstrap.sh
+export PATH="$PWD/.venv/bin:$PATH" RASA_TELEMETRY_ENABLED=false SANIC_HOST=127.0.0.1
+export DATABASE_URL="sqlite:///$PWD/var/test-suite.db"
+rm -f var/test-suite.db*
+
+echo "== rasa data validate"
+rasa data validate --fail-on-warnings --quiet
+echo "== rasa train (reuses the model when nothing changed)"
+rasa train --fixed-model-name assistant --quiet 2>&1 | grep -E "trained and saved|Nothing changed" || true
+echo "== rasa test nlu (held-out split) and rasa test core (conversation stories)"
+rm -rf results
+rasa test nlu --nlu tests/nlu/test_nlu.yml --model models/assistant.tar.gz --out results/nlu --quiet >results-nlu.log 2>&1 || { cat results-nlu.log; exit 1; }
+rasa test core --stories tests/conversations --model models/assistant.tar.gz --out results/core --quiet >results-core.log 2>&1 || { cat results-core.log; exit 1; }
+rm -f results-nlu.log results-core.log
+python scripts/check_results.py results
+echo "== pytest"
+python -m pytest tests -q -p no:cacheprovider
