@@ -72,7 +72,7 @@ class ActionTrackDefect(Action):
                 dispatcher.utter_message(text="You have no defect reports to track.")
                 return []
             dispatcher.utter_message(
-                text="Which report? Tap one below or type its number (e.g. DEF-0001).",
+                text="Which report? Tap one below or type the report ID (e.g. DEF-1234).",
                 buttons=defect_buttons(recent),
             )
             return []

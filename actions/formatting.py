@@ -53,7 +53,8 @@ def order_status(order, today: date) -> str:
     """Render one order's status: status first, then dates, carrier, last update."""
     lines = [f"*{order.ref}* is *{order_status_label(order.status)}*"]
     lines.append(f"{order.product} × {order.quantity}")
-    lines.append(delivery_line(order, today))
+    if is_open(order):
+        lines.append(delivery_line(order, today))
     if order.carrier:
         tracking = f" · tracking {order.tracking_no}" if order.tracking_no else ""
         lines.append(f"Carrier: {order.carrier}{tracking}")
@@ -63,12 +64,13 @@ def order_status(order, today: date) -> str:
     return "\n".join(lines)
 
 
+def is_open(order) -> bool:
+    """Return True while an order is still on its way to the customer."""
+    return order.status not in ("delivered", "cancelled")
+
+
 def delivery_line(order, today: date) -> str:
-    """Render when an order arrives, or that it did."""
-    if order.status == "delivered":
-        return "Delivered ✅"
-    if order.status == "cancelled":
-        return "This order was cancelled."
+    """Render when an open order should arrive."""
     expected = order.estimated_on or order.promised_on
     line = f"Expected delivery: *{human_date(expected, today)}*"
     if order.promised_on and order.estimated_on and order.estimated_on > order.promised_on:
@@ -78,15 +80,20 @@ def delivery_line(order, today: date) -> str:
 
 def delivery_estimate(order, today: date) -> str:
     """Render the delivery answer: the date first."""
+    if order.status == "delivered":
+        when = f" ({human_date(order.last_event_at.date(), today)})" if order.last_event_at else ""
+        return f"*{order.ref}* has been delivered ✅{when}"
+    if order.status == "cancelled":
+        return f"*{order.ref}* was cancelled ✖️, so it has no delivery date."
     return f"*{order.ref}*: {delivery_line(order, today)}\nStatus: {order_status_label(order.status)}"
 
 
 def order_row(order, today: date) -> str:
     """Render an order as one list entry."""
-    return (
-        f"*{order.ref}* — {order_status_label(order.status)}\n"
-        f"{order.product} × {order.quantity} · {delivery_line(order, today)}"
-    )
+    details = f"{order.product} × {order.quantity}"
+    if is_open(order):
+        details += f" · {delivery_line(order, today)}"
+    return f"*{order.ref}* — {order_status_label(order.status)}\n{details}"
 
 
 def defect_status(defect, today: date) -> str:
@@ -111,7 +118,8 @@ def defect_row(defect, today: date) -> str:
 def run_row(run, today: date, tz: ZoneInfo, with_day: bool = False) -> str:
     """Render a production run as one list entry."""
     start, end = local_time(run.starts_at, tz), local_time(run.ends_at, tz)
-    day = f"{human_date(start.date(), today).capitalize()} " if with_day else ""
+    label = human_date(start.date(), today)
+    day = f"{label[:1].upper()}{label[1:]} " if with_day else ""
     for_order = f" ({run.order_ref})" if run.order_ref else " (stock)"
     progress = f" · {run.percent_done}%" if run.status in ("running", "delayed") else ""
     return (
@@ -120,13 +128,13 @@ def run_row(run, today: date, tz: ZoneInfo, with_day: bool = False) -> str:
     )
 
 
-def run_progress(run, tz: ZoneInfo) -> str:
+def run_progress(run, today: date, tz: ZoneInfo) -> str:
     """Render how far a run is: the percentage first."""
     end = local_time(run.ends_at, tz)
     for_order = f" for {run.order_ref}" if run.order_ref else " (stock)"
     return (
         f"*{run.percent_done}%* {run.product}{for_order} — {RUN_STATUS.get(run.status, run.status)}\n"
-        f"{run.line} · {run.done_qty}/{run.planned_qty} done · ends {end:%a %H:%M}"
+        f"{run.line} · {run.done_qty}/{run.planned_qty} done · ends {human_date(end.date(), today)} {end:%H:%M}"
     )
 
 
@@ -138,8 +146,18 @@ def page_footer(shown_to: int, total: int) -> str:
 
 
 def join_blocks(header: str, blocks: Sequence[str], footer: str = "") -> str:
-    """Join a header, list entries and a footer with blank lines, skipping empties."""
+    """Join a header, list entries and a footer with blank lines, skipping empties.
+
+    Only for a message that also carries buttons: channels send text-only
+    messages split at blank lines, one chat bubble per part.
+    """
     return "\n\n".join(part for part in [header, *blocks, footer] if part)
+
+
+def join_lines(header: str, blocks: Sequence[str], footer: str = "") -> str:
+    """Join a header, bulleted list entries and a footer into one bubble (no blank lines)."""
+    items = ["• " + block.replace("\n", "\n   ") for block in blocks]
+    return "\n".join(part for part in [header, *items, footer] if part)
 
 
 def week_bounds(today: date) -> tuple[date, date]:

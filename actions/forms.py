@@ -6,7 +6,7 @@ import json
 from typing import Any, Dict, List, Optional, Text
 
 from rasa_sdk import Action, FormValidationAction, Tracker
-from rasa_sdk.events import EventType, SlotSet
+from rasa_sdk.events import ActiveLoop, EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
@@ -91,12 +91,14 @@ class ActionAskDefectOrderId(Action):
 
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[Text, Any]) -> List[EventType]:
         recent = await db(orders.recent_orders, tracker.sender_id, fmt.PAGE_SIZE, 0)
+        # The product helps people who don't remember their order IDs.
         buttons = [
-            {"title": o.ref, "payload": "/inform" + json.dumps({"order_id": o.ref}, separators=(",", ":"))}
+            {"title": f"{o.ref} · {o.product}",
+             "payload": "/inform" + json.dumps({"order_id": o.ref}, separators=(",", ":"))}
             for o in recent
         ]
         dispatcher.utter_message(
-            text="Which order is the defect on? Tap one or type its number (e.g. ORD-10001). Type *cancel* to stop.",
+            text="Which order is the defect on? Tap one or type the order ID (e.g. ORD-12345). Type *cancel* to stop.",
             buttons=buttons,
         )
         return []
@@ -197,7 +199,12 @@ class ActionCancelForm(Action):
 
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[Text, Any]) -> List[EventType]:
         dispatcher.utter_message(text=CANCELLED)
-        return [SlotSet(slot, None) for slot in (*DEFECT_SLOTS, *ISSUE_SLOTS)]
+        # The rules expect this action to end the form ("active_loop: null" follows it).
+        return [
+            ActiveLoop(None),
+            SlotSet("requested_slot", None),
+            *(SlotSet(slot, None) for slot in (*DEFECT_SLOTS, *ISSUE_SLOTS)),
+        ]
 
 
 class ValidateReportIssueForm(FormValidationAction):

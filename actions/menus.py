@@ -25,6 +25,13 @@ class ActionSessionStart(Action):
         return [SessionStarted(), ActionExecuted("action_listen")]
 
 
+def choose_hint(buttons: List[Dict[str, Any]]) -> str:
+    """Say which numbers the last choices accept."""
+    if len(buttons) == 1:
+        return f"Please reply 1 for *{buttons[0].get('title', '')}*."
+    return f"Please choose a number from 1 to {len(buttons)}."
+
+
 class ActionInvalidChoice(Action):
     def name(self) -> Text:
         return "action_invalid_choice"
@@ -32,8 +39,10 @@ class ActionInvalidChoice(Action):
     def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[Text, Any]) -> List[EventType]:
         text, buttons = last_offer(tracker.events, domain.get("responses", {}))
         if buttons:
-            dispatcher.utter_message(text=f"Please choose a number from 1 to {len(buttons)}.")
-            dispatcher.utter_message(text=text, buttons=buttons)
+            dispatcher.utter_message(text=choose_hint(buttons))
+            if not tracker.active_loop.get("name"):
+                # Inside a form the form asks its question again right after this.
+                dispatcher.utter_message(text=text, buttons=buttons)
         else:
             dispatcher.utter_message(text="There's no numbered list open right now.")
             dispatcher.utter_message(response="utter_main_menu")

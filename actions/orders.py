@@ -97,7 +97,7 @@ class _OrderQuestion(Action, ABC):
 
 class ActionTrackOrder(_OrderQuestion):
     intent = "track_order"
-    ask = "Which order? Tap one below or type its number (e.g. ORD-10001)."
+    ask = "Which order? Tap one below or type the order ID (e.g. ORD-12345)."
 
     def name(self) -> Text:
         return "action_track_order"
@@ -108,7 +108,7 @@ class ActionTrackOrder(_OrderQuestion):
 
 class ActionDeliveryEstimate(_OrderQuestion):
     intent = "delivery_estimate"
-    ask = "Delivery for which order? Tap one below or type its number (e.g. ORD-10001)."
+    ask = "Delivery for which order? Tap one below or type the order ID (e.g. ORD-12345)."
 
     def name(self) -> Text:
         return "action_delivery_estimate"

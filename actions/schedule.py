@@ -32,7 +32,7 @@ async def show_runs_page(
     page = runs[offset : offset + fmt.PAGE_SIZE]
     shown_to = offset + len(page)
     tz = settings().timezone
-    text = fmt.join_blocks(
+    text = fmt.join_lines(
         f"🏭 {len(runs)} run{'s' if len(runs) != 1 else ''} {whose} {when}:",
         [fmt.run_row(r, day, tz, with_day=span != "today") for r in page],
         fmt.page_footer(shown_to, len(runs)),
@@ -86,7 +86,8 @@ class ActionProductionStatus(Action):
             return []
         tz = settings().timezone
         header = "⚙️ On the lines now:" if person.is_staff else "⚙️ Your orders in production now:"
-        blocks = [fmt.run_progress(r, tz) for r in runs[: fmt.PAGE_SIZE]]
+        day = today()
+        blocks = [fmt.run_progress(r, day, tz) for r in runs[: fmt.PAGE_SIZE]]
         extra = f"…and {len(runs) - fmt.PAGE_SIZE} more." if len(runs) > fmt.PAGE_SIZE else ""
-        dispatcher.utter_message(text=fmt.join_blocks(header, blocks, extra))
+        dispatcher.utter_message(text=fmt.join_lines(header, blocks, extra))
         return []

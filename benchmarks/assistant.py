@@ -55,9 +55,13 @@ def nlu_figures(model: Path, out: Path) -> dict:
 
 def parse_latencies(model: Path, rounds: int = 3) -> list[float]:
     """Parse every held-out example `rounds` times in-process; return per-parse milliseconds."""
+    import logging
+
     from rasa.core.agent import Agent
     from rasa.shared.nlu.training_data.loading import load_data
+    from rasa.utils.log_utils import configure_structlog
 
+    configure_structlog(logging.WARNING)  # parse logs at DEBUG would dominate the timing
     agent = Agent.load(str(model))
     texts = [m.get("text") for m in load_data(str(ROOT / "tests/nlu/test_nlu.yml")).intent_examples]
 
