@@ -5,6 +5,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/bootstrap.sh
 export PATH="$PWD/.venv/bin:$PATH" RASA_TELEMETRY_ENABLED=false SANIC_HOST=127.0.0.1
+# Rasa 3.6 and its dependencies print pages of deprecation notices; keep the output readable.
+export PYTHONWARNINGS="ignore::DeprecationWarning"
 export DATABASE_URL="sqlite:///$PWD/var/test-suite.db"
 rm -f var/test-suite.db*
 
