@@ -15,7 +15,7 @@ from actions.parsing import first_normalized, normalize_defect_id
 
 
 async def show_defects_page(
-    dispatcher: CollectingDispatcher, wa_id: str, offset: int
+    dispatcher: CollectingDispatcher, wa_id: str, offset: int, is_staff: bool = False
 ) -> List[EventType]:
     """Show one page of defect reports, newest first, each a button to track it."""
     total = await db(defects.count_defects, wa_id)
@@ -26,7 +26,8 @@ async def show_defects_page(
     day = today()
     shown_to = offset + len(items)
     text = fmt.join_blocks(
-        f"🛠️ Your defect reports ({offset + 1}–{shown_to} of {total}):",
+        f"🛠️ {'Defect reports, all customers' if is_staff else 'Your defect reports'} "
+        f"({offset + 1}–{shown_to} of {total}):",
         [fmt.defect_row(d, day) for d in items],
         fmt.page_footer(shown_to, total),
     )
@@ -48,10 +49,11 @@ class ActionDefectHistory(Action):
         return "action_defect_history"
 
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[Text, Any]) -> List[EventType]:
-        if await caller(tracker) is None:
+        person = await caller(tracker)
+        if person is None:
             say_not_registered(dispatcher)
             return []
-        return await show_defects_page(dispatcher, tracker.sender_id, 0)
+        return await show_defects_page(dispatcher, tracker.sender_id, 0, person.is_staff)
 
 
 class ActionTrackDefect(Action):

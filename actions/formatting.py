@@ -5,6 +5,8 @@ from datetime import date, datetime, timedelta
 from typing import Optional, Sequence
 from zoneinfo import ZoneInfo
 
+from actions.db.clock import assistant_timezone
+
 PAGE_SIZE = 5
 
 ORDER_STATUS = {
@@ -43,6 +45,11 @@ def local_time(moment: datetime, tz: ZoneInfo) -> datetime:
     return moment.replace(tzinfo=ZoneInfo("UTC")).astimezone(tz)
 
 
+def local_date(moment: datetime, tz: Optional[ZoneInfo] = None) -> date:
+    """Return the local calendar day of a naive UTC datetime from the database."""
+    return local_time(moment, tz or assistant_timezone()).date()
+
+
 def order_status_label(status: str) -> str:
     """Return the words and emoji for an order status."""
     words, emoji = ORDER_STATUS.get(status, (status.replace("_", " "), "•"))
@@ -59,7 +66,7 @@ def order_status(order, today: date) -> str:
         tracking = f" · tracking {order.tracking_no}" if order.tracking_no else ""
         lines.append(f"Carrier: {order.carrier}{tracking}")
     if order.last_event:
-        when = f" ({human_date(order.last_event_at.date(), today)})" if order.last_event_at else ""
+        when = f" ({human_date(local_date(order.last_event_at), today)})" if order.last_event_at else ""
         lines.append(f"Last update: {order.last_event}{when}")
     return "\n".join(lines)
 
@@ -81,16 +88,18 @@ def delivery_line(order, today: date) -> str:
 def delivery_estimate(order, today: date) -> str:
     """Render the delivery answer: the date first."""
     if order.status == "delivered":
-        when = f" ({human_date(order.last_event_at.date(), today)})" if order.last_event_at else ""
+        when = f" ({human_date(local_date(order.last_event_at), today)})" if order.last_event_at else ""
         return f"*{order.ref}* has been delivered ✅{when}"
     if order.status == "cancelled":
         return f"*{order.ref}* was cancelled ✖️, so it has no delivery date."
     return f"*{order.ref}*: {delivery_line(order, today)}\nStatus: {order_status_label(order.status)}"
 
 
-def order_row(order, today: date) -> str:
-    """Render an order as one list entry."""
+def order_row(order, today: date, with_company: bool = False) -> str:
+    """Render an order as one list entry (staff also see whose it is)."""
     details = f"{order.product} × {order.quantity}"
+    if with_company:
+        details = f"{order.company} · {details}"
     if is_open(order):
         details += f" · {delivery_line(order, today)}"
     return f"*{order.ref}* — {order_status_label(order.status)}\n{details}"
@@ -100,7 +109,9 @@ def defect_status(defect, today: date) -> str:
     """Render one defect report: status first."""
     words, emoji = DEFECT_STATUS.get(defect.status, (defect.status, "•"))
     lines = [f"*{defect.ref}* is *{words}* {emoji}", f"Order {defect.order_ref}: {defect.description}"]
-    lines.append(f"Reported {human_date(defect.created_at.date(), today)}")
+    lines.append(f"Reported {human_date(local_date(defect.created_at), today)}")
+    if defect.photo_ref:
+        lines.append("Photo attached 📎")
     if defect.resolution:
         lines.append(f"Resolution: {defect.resolution}")
     return "\n".join(lines)
@@ -111,7 +122,7 @@ def defect_row(defect, today: date) -> str:
     words, emoji = DEFECT_STATUS.get(defect.status, (defect.status, "•"))
     return (
         f"*{defect.ref}* — {words} {emoji}\n"
-        f"{defect.order_ref} · reported {human_date(defect.created_at.date(), today)}"
+        f"{defect.order_ref} · reported {human_date(local_date(defect.created_at), today)}"
     )
 
 

@@ -63,7 +63,7 @@ class ActionShowMore(Action):
             say_not_registered(dispatcher)
             return []
         if kind == "orders":
-            return await show_orders_page(dispatcher, tracker.sender_id, int(offset))
+            return await show_orders_page(dispatcher, tracker.sender_id, int(offset), person.is_staff)
         if kind == "defects":
-            return await show_defects_page(dispatcher, tracker.sender_id, int(offset))
+            return await show_defects_page(dispatcher, tracker.sender_id, int(offset), person.is_staff)
         return await show_runs_page(dispatcher, tracker.sender_id, person.is_staff, int(offset), kind)

@@ -31,7 +31,7 @@ def order_buttons(items, intent: str) -> List[Dict[str, str]]:
 
 
 async def show_orders_page(
-    dispatcher: CollectingDispatcher, wa_id: str, offset: int
+    dispatcher: CollectingDispatcher, wa_id: str, offset: int, is_staff: bool = False
 ) -> List[EventType]:
     """Show one page of recent orders, each a button to see its status."""
     total = await db(orders.count_orders, wa_id)
@@ -41,9 +41,10 @@ async def show_orders_page(
     items = await db(orders.recent_orders, wa_id, fmt.PAGE_SIZE, offset)
     day = today()
     shown_to = offset + len(items)
-    header = f"📦 Your recent orders ({offset + 1}–{shown_to} of {total}):"
+    whose = "Recent orders, all customers" if is_staff else "Your recent orders"
+    header = f"📦 {whose} ({offset + 1}–{shown_to} of {total}):"
     text = fmt.join_blocks(
-        header, [fmt.order_row(o, day) for o in items], fmt.page_footer(shown_to, total)
+        header, [fmt.order_row(o, day, is_staff) for o in items], fmt.page_footer(shown_to, total)
     )
     dispatcher.utter_message(text=text, buttons=order_buttons(items, "track_order"))
     more = f"orders:{shown_to}" if shown_to < total else None
@@ -55,10 +56,11 @@ class ActionShowRecentOrders(Action):
         return "action_show_recent_orders"
 
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[Text, Any]) -> List[EventType]:
-        if await caller(tracker) is None:
+        person = await caller(tracker)
+        if person is None:
             say_not_registered(dispatcher)
             return []
-        return await show_orders_page(dispatcher, tracker.sender_id, 0)
+        return await show_orders_page(dispatcher, tracker.sender_id, 0, person.is_staff)
 
 
 class _OrderQuestion(Action, ABC):

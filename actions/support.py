@@ -17,6 +17,7 @@ class ActionContactSupport(Action):
         s = settings()
         dispatcher.utter_message(
             text=(
+                "You can reach our support team:\n"
                 f"📞 {s.support_phone}\n✉️ {s.support_email}\n🕘 {s.support_hours}"
             )
         )

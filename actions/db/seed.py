@@ -10,7 +10,7 @@ from datetime import date, datetime, time, timedelta
 
 from sqlalchemy import delete, func, select
 
-from actions.db.clock import local_to_utc, local_today
+from actions.db.clock import local_to_utc, local_today, utcnow
 from actions.db.models import (
     Customer,
     DefectReport,
@@ -76,12 +76,17 @@ DEFECTS = (
      None, "open", None, -1, -1),
 )
 
+# Runs on the lines now: (line, product, order_ref, planned, done, start, end, status) with
+# start/end in hours from the current hour, so "running" stays true whenever the demo is seeded.
+RUNS_NOW = (
+    ("Line A", "Polyester fabric roll", "ORD-10002", 24, 16, -3, 5, "running"),
+    ("Line B", "Denim fabric 12oz", "ORD-10003", 500, 120, -1, 7, "running"),
+    ("Line C", "Cotton yarn 30s", None, 800, 210, -6, 2, "delayed"),
+)
+
 # (day, line, product, order_ref or None for stock, planned, done, start hour, end hour, status)
 # Hours are local wall-clock time; 22-30 runs past midnight into the next day.
 RUNS = (
-    (0, "Line A", "Polyester fabric roll", "ORD-10002", 24, 16, 6, 14, "running"),
-    (0, "Line B", "Denim fabric 12oz", "ORD-10003", 500, 0, 14, 22, "planned"),
-    (0, "Line C", "Cotton yarn 30s", None, 800, 210, 6, 14, "delayed"),
     (1, "Line A", "Polyester fabric roll", "ORD-10002", 16, 0, 6, 14, "planned"),
     (1, "Line C", "Viscose blend yarn", "ORD-10005", 150, 0, 6, 14, "planned"),
     (2, "Line B", "Denim fabric 12oz", "ORD-10003", 500, 0, 6, 14, "planned"),
@@ -139,6 +144,13 @@ def seed(today: date | None = None) -> dict[str, int]:
                 created_at=at(created, 11), updated_at=at(updated, 15),
             ))
 
+        hour = local_now_hour()
+        for line, product, order_ref, planned, done, start, end, status in RUNS_NOW:
+            session.add(ProductionRun(
+                line=line, product=product, order=orders.get(order_ref),
+                planned_qty=planned, done_qty=done, status=status,
+                starts_at=hour + timedelta(hours=start), ends_at=hour + timedelta(hours=end),
+            ))
         for day, line, product, order_ref, planned, done, start, end, status in RUNS:
             session.add(ProductionRun(
                 line=line, product=product, order=orders.get(order_ref),
@@ -152,6 +164,11 @@ def seed(today: date | None = None) -> dict[str, int]:
             table.__tablename__: session.scalar(select(func.count()).select_from(table))
             for table in reversed(TABLES)
         }
+
+
+def local_now_hour() -> datetime:
+    """Return the start of the current hour as naive UTC (the seed's 'now')."""
+    return utcnow().replace(minute=0, second=0, microsecond=0)
 
 
 def is_empty() -> bool:
