@@ -1,22 +1,48 @@
 #!/usr/bin/env bash
-# Set up and run the assistant on the embedded default: SQLite demo data, trained model,
-# action server on 127.0.0.1:5055 and Rasa on 127.0.0.1:5005.
-#   scripts/run.sh          serve (REST channel at /webhooks/rest/webhook)
-#   scripts/run.sh shell    chat in the terminal as NUMBER (default 919800000001)
+# Set up and run the assistant on the embedded default: SQLite demo data, trained model, the
+# action server on 127.0.0.1:5055, Rasa on 127.0.0.1:5005 with the WhatsApp channel, and the local
+# WhatsApp simulator on 127.0.0.1:8080 playing Meta (it signs webhooks and serves the Graph API).
+#   scripts/run.sh          serve everything; open the simulator's address it prints
+#   scripts/run.sh shell    chat in the terminal as NUMBER (default 919800000001), no channel
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/bootstrap.sh
 bash scripts/prepare.sh
 export PATH="$PWD/.venv/bin:$PATH" RASA_TELEMETRY_ENABLED=false SANIC_HOST=127.0.0.1
+export PYTHONWARNINGS="ignore::DeprecationWarning"
+
+pids=()
+cleanup() { for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done; wait 2>/dev/null || true; }
+trap cleanup EXIT INT TERM
 
 python -m rasa_sdk --actions actions --port 5055 --quiet &
-actions_pid=$!
-trap 'kill $actions_pid 2>/dev/null; wait $actions_pid 2>/dev/null' EXIT INT TERM
+pids+=($!)
 
 if [ "${1:-serve}" = "shell" ]; then
   rasa shell --model models/assistant.tar.gz --conversation-id "${NUMBER:-919800000001}"
-else
-  echo "Assistant: http://127.0.0.1:5005/webhooks/rest/webhook  (actions on 127.0.0.1:5055)"
-  rasa run --model models/assistant.tar.gz --interface 127.0.0.1 --port 5005 \
-    --credentials credentials.yml --endpoints endpoints.yml
+  exit 0
 fi
+
+# Local secrets shared by the simulator and the channel, made fresh for this run and never printed.
+secret() { python -c 'import secrets; print(secrets.token_hex(24))'; }
+export WHATSAPP_PHONE_NUMBER_ID="${WHATSAPP_PHONE_NUMBER_ID:-109876543210}"
+export WHATSAPP_BUSINESS_ACCOUNT_ID="${WHATSAPP_BUSINESS_ACCOUNT_ID:-102030405060}"
+export WHATSAPP_API_TOKEN="${WHATSAPP_API_TOKEN:-$(secret)}"
+export WHATSAPP_APP_SECRET="${WHATSAPP_APP_SECRET:-$(secret)}"
+export WHATSAPP_WEBHOOK_VERIFY_TOKEN="${WHATSAPP_WEBHOOK_VERIFY_TOKEN:-$(secret)}"
+export WHATSAPP_GRAPH_API_URL="${WHATSAPP_GRAPH_API_URL:-http://127.0.0.1:8080}"
+
+python -m simulator --port 8080 --rasa-webhook http://127.0.0.1:5005/webhooks/whatsapp/webhook &
+pids+=($!)
+
+rasa run --model models/assistant.tar.gz --interface 127.0.0.1 --port 5005 \
+  --credentials credentials.yml --endpoints endpoints.yml --quiet &
+pids+=($!)
+until curl -fs http://127.0.0.1:5005/ >/dev/null 2>&1; do
+  kill -0 "${pids[-1]}" 2>/dev/null || { echo "rasa run exited; see its output above" >&2; exit 1; }
+  sleep 1
+done
+echo
+echo "Ready. Chat in the WhatsApp simulator: http://127.0.0.1:8080/"
+echo "(Rasa 127.0.0.1:5005, actions 127.0.0.1:5055; Ctrl-C stops everything)"
+wait -n "${pids[@]}"

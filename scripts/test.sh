@@ -20,5 +20,7 @@ rasa test nlu --nlu tests/nlu/test_nlu.yml --model models/assistant.tar.gz --out
 rasa test core --stories tests/conversations --model models/assistant.tar.gz --out results/core --quiet >results-core.log 2>&1 || { cat results-core.log; exit 1; }
 rm -f results-nlu.log results-core.log
 python scripts/check_results.py results
+echo "== browser for the simulator tests (Debian's chromium)"
+bash scripts/install_browser.sh
 echo "== pytest"
 python -m pytest tests -q -p no:cacheprovider

@@ -66,6 +66,10 @@ class RetryableError(GraphError):
     """A temporary failure: retry with exponential backoff and jitter."""
 
 
+class NetworkError(RetryableError):
+    """No usable answer from Graph (connection refused, reset or timed out): Meta may or may not have acted."""
+
+
 class ThrottledError(RetryableError):
     """Throughput or call-rate limit (130429, 80007, 4): slow down the whole queue for the number."""
 

@@ -94,6 +94,7 @@ class StatusUpdate:
     timestamp: int
     phone_number_id: str = ""
     error_codes: tuple[int, ...] = ()
+    callback_data: str = ""  # biz_opaque_callback_data echoed from our send (names the outbox row)
 
 
 @dataclass(frozen=True, slots=True)
@@ -271,6 +272,7 @@ def _status(item: dict[str, Any], number: str) -> StatusUpdate:
         timestamp=_int(item.get("timestamp")),
         phone_number_id=number,
         error_codes=tuple(_int(e.get("code")) for e in _list(item.get("errors")) if isinstance(e, dict)),
+        callback_data=_str(item.get("biz_opaque_callback_data")),
     )
 
 

@@ -1,0 +1,148 @@
+"""Plumbing for the channel's background work: poll loops, lease heartbeat, start and stop.
+
+Each loop wakes on an asyncio.Event (set after a webhook or an enqueue) or after a short poll, so
+rows written by other instances sharing the database are picked up too. Work is split per key
+(one sender, one recipient): a key is drained by one task at a time, and a lease in the database
+makes that true across processes.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import socket
+import uuid
+from datetime import timedelta
+from typing import Awaitable, Iterable
+
+from connectors.whatsapp import store
+
+logger = logging.getLogger(__name__)
+
+LEASE_TTL = timedelta(seconds=10)  # how long a crashed instance's work stays locked
+POLL_SECONDS = 0.2
+STOP_GRACE_SECONDS = 10.0
+
+
+def new_owner() -> str:
+    """Return an id for this process's leases, unique per start."""
+    return f"{socket.gethostname()[:40]}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+
+class Leases:
+    """What this process holds; the heartbeat renews it all before the TTL runs out."""
+
+    def __init__(self, owner: str, ttl: timedelta = LEASE_TTL) -> None:
+        self.owner = owner
+        self.ttl = ttl
+        self.keys: set[str] = set()
+        self.inbound: set[int] = set()
+        self.outbox: set[int] = set()
+
+    async def beat_forever(self) -> None:
+        """Extend every held lease every third of the TTL."""
+        while True:
+            await asyncio.sleep(self.ttl.total_seconds() / 3)
+            try:
+                await asyncio.to_thread(store.extend_leases, self.owner, set(self.keys),
+                                        set(self.inbound), set(self.outbox), self.ttl)
+            except Exception as exc:  # noqa: BLE001 - one missed beat is harmless; keep beating
+                log_failure("whatsapp.lease.renew_failed", exc)
+
+
+class PollLoop:
+    """Find keys with work, drain each in its own task, then sleep until woken or polled."""
+
+    name = "loop"
+
+    def __init__(self, leases: Leases, concurrency: int = 64, poll_seconds: float = POLL_SECONDS) -> None:
+        self.leases = leases
+        self.concurrency = concurrency
+        self.poll_seconds = poll_seconds
+        self._event = asyncio.Event()
+        self._active: dict[str, asyncio.Task] = {}
+        self.stopping = False
+
+    def wake(self) -> None:
+        """Look for work now instead of at the next poll."""
+        self._event.set()
+
+    async def run(self) -> None:
+        """Run until cancelled."""
+        while not self.stopping:
+            self._event.clear()
+            try:
+                keys = await self.find_work()
+            except Exception as exc:  # noqa: BLE001 - a failed poll (db busy) is retried next time
+                log_failure(f"whatsapp.{self.name}.poll_failed", exc)
+                keys = []
+            for key in keys:
+                if key not in self._active and len(self._active) < self.concurrency and not self.stopping:
+                    task = asyncio.create_task(self._drain_logged(key))
+                    self._active[key] = task
+                    task.add_done_callback(lambda _t, k=key: self._active.pop(k, None))
+            try:
+                await asyncio.wait_for(self._event.wait(), self.poll_seconds)
+            except asyncio.TimeoutError:
+                pass
+
+    async def stop(self, grace: float = STOP_GRACE_SECONDS) -> None:
+        """Stop taking work, let running drains finish for up to grace seconds, then cancel them."""
+        self.stopping = True
+        tasks = list(self._active.values())
+        if tasks:
+            _, pending = await asyncio.wait(tasks, timeout=grace)
+            await cancel_all(pending)
+
+    async def find_work(self) -> list[str]:
+        """Return keys that have work now."""
+        raise NotImplementedError
+
+    async def drain(self, key: str) -> None:
+        """Do all current work for one key (the lease on it is already held)."""
+        raise NotImplementedError
+
+    async def _drain_logged(self, key: str) -> None:
+        """Hold the key's lease while draining it; log anything unexpected and carry on."""
+        lease_key = f"{self.name}:{key}"
+        owner = self.leases.owner
+        try:
+            if not await asyncio.to_thread(store.claim_lease, lease_key, owner, self.leases.ttl):
+                return  # another instance is on it
+            self.leases.keys.add(lease_key)
+            await self.drain(key)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - one bad key must not stop the loop
+            log_failure(f"whatsapp.{self.name}.drain_failed", exc, logging.ERROR)
+        finally:
+            if lease_key in self.leases.keys:
+                self.leases.keys.discard(lease_key)
+                await _quietly(asyncio.to_thread(store.release_lease, lease_key, owner))
+
+
+def log_failure(event: str, exc: BaseException, level: int = logging.WARNING, **fields: object) -> None:
+    """Log a failure by event key, fields and exception type; the traceback only at DEBUG.
+
+    Exception texts can quote SQL parameters or message text, so they never reach INFO and above.
+    """
+    extra = "".join(f" {key}={value}" for key, value in fields.items())
+    logger.log(level, "%s%s error=%s", event, extra, type(exc).__name__)
+    logger.debug("%s traceback", event, exc_info=exc)
+
+
+async def cancel_all(tasks: Iterable[asyncio.Future]) -> None:
+    """Cancel tasks and wait until they are gone."""
+    tasks = [t for t in tasks if not t.done()]
+    for task in tasks:
+        task.cancel()
+    if tasks:
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+
+async def _quietly(awaitable: Awaitable[object]) -> None:
+    """Await a clean-up step; a failure only costs waiting for the lease to lapse."""
+    try:
+        await awaitable
+    except Exception:  # noqa: BLE001
+        logger.debug("whatsapp.lease.release_failed", exc_info=True)

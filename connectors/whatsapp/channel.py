@@ -1,0 +1,203 @@
+"""Rasa input/output channel for the WhatsApp Cloud API.
+
+The webhook verifies, stores and acknowledges; Rasa runs afterwards in worker.py and replies go
+out through the outbox in sender.py. Served by `rasa run` at /webhooks/whatsapp/webhook.
+"""
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import uuid
+from typing import Any, Awaitable, Callable, Dict, Optional, Text
+
+from rasa.core.channels.channel import InputChannel, OutputChannel, UserMessage
+from rasa.shared.core.trackers import DialogueStateTracker
+from sanic import Blueprint, Sanic, response
+from sanic.request import Request
+from sanic.response import HTTPResponse
+from sqlalchemy.exc import SQLAlchemyError
+
+from connectors.whatsapp import outbox, store
+from connectors.whatsapp.background import Leases, cancel_all, log_failure, new_owner
+from connectors.whatsapp.config import WhatsAppConfig
+from connectors.whatsapp.graph import GraphClient
+from connectors.whatsapp.outbox import OutboxItem
+from connectors.whatsapp.render import render_response
+from connectors.whatsapp.security import SIGNATURE_HEADER, verify_challenge, verify_signature
+from connectors.whatsapp.sender import OutboxSender
+from connectors.whatsapp.updates import parse_delivery
+from connectors.whatsapp.worker import InboundWorker
+
+logger = logging.getLogger(__name__)
+
+MAX_BODY_BYTES = 3 * 1024 * 1024  # Meta's webhook payload limit
+
+
+class WhatsAppOutput(OutputChannel):
+    """Enqueue a turn's replies as outbox rows; the sender delivers them."""
+
+    @classmethod
+    def name(cls) -> Text:
+        """Return the channel name."""
+        return "whatsapp"
+
+    def __init__(self, wa_id: Optional[str], inbound_wamid: Optional[str], kind: str = "reply",
+                 on_enqueued: Callable[[], None] = lambda: None) -> None:
+        self.wa_id = wa_id
+        # Replies not caused by an inbound message (Rasa API, reminders) get a key of their own.
+        self.key = inbound_wamid or f"out:{uuid.uuid4().hex}"
+        self.kind = kind
+        self.on_enqueued = on_enqueued
+        self._seq = 0
+
+    async def send_response(self, recipient_id: Text, message: Dict[Text, Any]) -> None:
+        """Render one whole Rasa response (text, buttons, image, custom) and enqueue its bodies."""
+        wa_id = self.wa_id or recipient_id
+        rendered = render_response(wa_id, message)
+        if rendered.skipped:
+            logger.info("whatsapp.render.skipped parts=%s", ",".join(rendered.skipped))
+        items = [OutboxItem(wa_id, self.key, self._seq + n, self.kind, payload)
+                 for n, payload in enumerate(rendered.payloads)]
+        self._seq += len(items)
+        if items:
+            await asyncio.to_thread(outbox.enqueue, items)
+            self.on_enqueued()
+
+    async def send_text_message(self, recipient_id: Text, text: Text, **kwargs: Any) -> None:
+        """Enqueue a plain text."""
+        await self.send_response(recipient_id, {"text": text})
+
+
+class WhatsAppInput(InputChannel):
+    """Receive WhatsApp Cloud API webhooks."""
+
+    @classmethod
+    def name(cls) -> Text:
+        """Return the channel name (and URL prefix)."""
+        return "whatsapp"
+
+    @classmethod
+    def from_credentials(cls, credentials: Optional[Dict[Text, Any]]) -> InputChannel:
+        """Build the channel from WHATSAPP_* variables; the credentials block may be empty."""
+        return cls(WhatsAppConfig.from_env(overrides=credentials))
+
+    def __init__(self, config: WhatsAppConfig) -> None:
+        """Args:
+            config: settings from the environment (WhatsAppConfig.from_env), secrets included.
+        """
+        self.config = config
+        self.graph = GraphClient(config)
+        self.inbound: Optional[InboundWorker] = None
+        self.sender: Optional[OutboxSender] = None
+        self._tasks: list[asyncio.Task] = []
+
+    def blueprint(self, on_new_message: Callable[[UserMessage], Awaitable[Any]]) -> Blueprint:
+        """Return the webhook routes and the listeners that run the background workers."""
+        whatsapp_webhook = Blueprint("whatsapp_webhook", __name__)
+
+        @whatsapp_webhook.listener("after_server_start")
+        async def start_workers(app: Sanic, _loop: Any) -> None:
+            await self.start(on_new_message, app)
+
+        @whatsapp_webhook.listener("before_server_stop")
+        async def stop_workers(_app: Sanic, _loop: Any) -> None:
+            await self.stop()
+
+        @whatsapp_webhook.route("/", methods=["GET"])
+        async def health(_: Request) -> HTTPResponse:
+            return response.json({"status": "ok"})
+
+        @whatsapp_webhook.route("/webhook", methods=["GET"])
+        async def verify(request: Request) -> HTTPResponse:
+            challenge = verify_challenge(request.args, self.config.webhook_verify_token)
+            if challenge is None:
+                logger.warning("whatsapp.webhook.verify_rejected")
+                return response.json({"error": "invalid_verify_token"}, status=403)
+            return response.text(challenge, content_type="text/plain")
+
+        @whatsapp_webhook.route("/webhook", methods=["POST"])
+        async def receive(request: Request) -> HTTPResponse:
+            return await self.receive(request)
+
+        return whatsapp_webhook
+
+    async def receive(self, request: Request) -> HTTPResponse:
+        """Check, parse and store one delivery, then acknowledge it; Rasa runs later."""
+        body = request.body or b""
+        if len(body) > MAX_BODY_BYTES:
+            return _rejected("payload_too_large", 413)
+        signature = request.headers.get(SIGNATURE_HEADER)
+        if not signature:
+            return _rejected("missing_signature", 401)
+        if not verify_signature(self.config.app_secret, body, signature):
+            return _rejected("invalid_signature", 403)
+        try:
+            data = json.loads(body)
+        except ValueError:
+            return _rejected("invalid_json", 400)
+        try:
+            delivery = parse_delivery(data)
+        except ValueError:
+            return _rejected("invalid_body", 400)
+        try:
+            saved = await asyncio.to_thread(store.save_delivery, body, delivery, self.config.phone_number_id)
+        except SQLAlchemyError as exc:
+            log_failure("whatsapp.webhook.store_failed", exc, logging.ERROR)
+            return response.json({"error": "store_unavailable"}, status=503)  # Meta retries it
+        logger.debug("whatsapp.webhook.accepted new=%s duplicates=%s statuses=%s other_numbers=%s "
+                     "skipped=%s", saved.new_messages, saved.duplicates, saved.statuses,
+                     saved.other_numbers, delivery.skipped)
+        for error in delivery.errors:
+            logger.warning("whatsapp.webhook.error code=%s title=%s", error.code, error.title)
+        if saved.new_messages and self.inbound is not None:
+            self.inbound.wake()
+        return response.json({"status": "ok"})
+
+    async def start(self, on_new_message: Callable[[UserMessage], Awaitable[Any]], app: Sanic) -> None:
+        """Start the inbound worker, the outbox sender and the lease heartbeat."""
+        leases = Leases(new_owner())
+
+        async def tracker_of(sender_id: str) -> Optional[DialogueStateTracker]:
+            agent = getattr(app.ctx, "agent", None)
+            if agent is None or agent.tracker_store is None:
+                return None
+            return await agent.tracker_store.retrieve_full_tracker(sender_id)
+
+        def ready() -> bool:
+            agent = getattr(app.ctx, "agent", None)
+            return agent is None or agent.is_ready()  # no agent at all: a bare app in tests
+
+        self.sender = OutboxSender(self.config, self.graph, leases)
+        self.inbound = InboundWorker(self.config, self.graph, leases, on_new_message, self._output,
+                                     tracker_of, ready)
+        self._tasks = [asyncio.create_task(self.inbound.run()), asyncio.create_task(self.sender.run()),
+                       asyncio.create_task(leases.beat_forever())]
+        logger.info("whatsapp.workers.started")
+
+    async def stop(self) -> None:
+        """Let running turns and sends finish briefly, cancel the rest, close the HTTP session."""
+        loops = [loop for loop in (self.inbound, self.sender) if loop is not None]
+        await asyncio.gather(*(loop.stop() for loop in loops), return_exceptions=True)
+        await cancel_all(self._tasks)
+        await self.graph.close()
+        logger.info("whatsapp.workers.stopped")
+
+    def get_output_channel(self) -> Optional[OutputChannel]:
+        """Return an output channel for messages Rasa sends on its own (API, reminders)."""
+        return WhatsAppOutput(None, None, on_enqueued=self._wake_sender)
+
+    def _output(self, wa_id: str, inbound_wamid: str, kind: str) -> OutputChannel:
+        """Return the output channel for one inbound message's turn."""
+        return WhatsAppOutput(wa_id, inbound_wamid, kind, on_enqueued=self._wake_sender)
+
+    def _wake_sender(self) -> None:
+        """Tell the sender there is something new in the outbox."""
+        if self.sender is not None:
+            self.sender.wake()
+
+
+def _rejected(code: str, status: int) -> HTTPResponse:
+    """Answer a refused webhook with a stable error code; nothing was stored."""
+    logger.warning("whatsapp.webhook.rejected reason=%s", code)
+    return response.json({"error": code}, status=status)

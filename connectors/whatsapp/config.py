@@ -1,0 +1,88 @@
+"""Channel settings, read from WHATSAPP_* environment variables only.
+
+A credentials.yml block may repeat a setting (`app_secret: ${WHATSAPP_APP_SECRET}`); its keys are the
+variable names without the prefix, in lower case. There is no mode without a secret: start-up fails
+with one message naming every missing variable (never a value).
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping, Optional
+
+from rasa.shared.exceptions import RasaException
+
+PREFIX = "WHATSAPP_"
+REQUIRED = (
+    "WHATSAPP_PHONE_NUMBER_ID",
+    "WHATSAPP_BUSINESS_ACCOUNT_ID",
+    "WHATSAPP_API_TOKEN",
+    "WHATSAPP_APP_SECRET",
+    "WHATSAPP_WEBHOOK_VERIFY_TOKEN",
+)
+DEFAULT_GRAPH_API_URL = "https://graph.facebook.com"
+DEFAULT_API_VERSION = "v25.0"
+DEFAULT_MEDIA_DIR = "var/media"
+DEFAULT_MAX_MPS = 80.0  # Meta's default throughput per business number
+
+
+class ConfigError(RasaException):
+    """The WhatsApp channel cannot start: settings are missing or invalid."""
+
+
+@dataclass(frozen=True)
+class WhatsAppConfig:
+    """Everything the channel needs; secrets are left out of repr."""
+
+    phone_number_id: str
+    business_account_id: str
+    api_token: str = field(repr=False)
+    app_secret: str = field(repr=False)
+    webhook_verify_token: str = field(repr=False)
+    graph_api_url: str = DEFAULT_GRAPH_API_URL
+    api_version: str = DEFAULT_API_VERSION
+    media_dir: Path = Path(DEFAULT_MEDIA_DIR)
+    max_mps: float = DEFAULT_MAX_MPS
+    reengagement_template: Optional[str] = None
+    reengagement_language: str = "en"
+
+    @property
+    def graph_base(self) -> str:
+        """Return the versioned Graph root, e.g. https://graph.facebook.com/v25.0."""
+        return f"{self.graph_api_url.rstrip('/')}/{self.api_version.strip('/')}"
+
+    @classmethod
+    def from_env(
+        cls, environ: Optional[Mapping[str, str]] = None, overrides: Optional[Mapping[str, Any]] = None
+    ) -> WhatsAppConfig:
+        """Build the settings from the environment, then from credentials.yml keys when given."""
+        values = {k: str(v).strip() for k, v in (environ if environ is not None else os.environ).items()
+                  if k.startswith(PREFIX)}
+        for key, value in (overrides or {}).items():
+            if value is not None and str(value).strip():
+                values[PREFIX + str(key).upper()] = str(value).strip()
+        missing = [name for name in REQUIRED if not values.get(name)]
+        if missing:
+            raise ConfigError(
+                "The WhatsApp channel needs these environment variables: " + ", ".join(missing)
+            )
+        try:
+            max_mps = float(values.get("WHATSAPP_MAX_MPS") or DEFAULT_MAX_MPS)
+        except ValueError:
+            raise ConfigError("WHATSAPP_MAX_MPS must be a number") from None
+        if max_mps <= 0:
+            raise ConfigError("WHATSAPP_MAX_MPS must be above 0")
+        return cls(
+            phone_number_id=values["WHATSAPP_PHONE_NUMBER_ID"],
+            business_account_id=values["WHATSAPP_BUSINESS_ACCOUNT_ID"],
+            api_token=values["WHATSAPP_API_TOKEN"],
+            app_secret=values["WHATSAPP_APP_SECRET"],
+            webhook_verify_token=values["WHATSAPP_WEBHOOK_VERIFY_TOKEN"],
+            graph_api_url=values.get("WHATSAPP_GRAPH_API_URL") or DEFAULT_GRAPH_API_URL,
+            api_version=values.get("WHATSAPP_API_VERSION") or DEFAULT_API_VERSION,
+            media_dir=Path(values.get("WHATSAPP_MEDIA_DIR") or DEFAULT_MEDIA_DIR),
+            max_mps=max_mps,
+            reengagement_template=values.get("WHATSAPP_REENGAGEMENT_TEMPLATE") or None,
+            reengagement_language=values.get("WHATSAPP_REENGAGEMENT_LANGUAGE") or "en",
+        )

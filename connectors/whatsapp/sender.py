@@ -1,0 +1,156 @@
+"""Send the outbox to Graph: per recipient in order, one at a time, paced, retried with backoff.
+
+A row is claimed with a lease before the call and gets Meta's wamid as soon as the call returns.
+Each send carries `biz_opaque_callback_data = outbox:<id>`, so if the process dies between Meta
+accepting a message and us storing its wamid, the status webhook that follows marks the row sent
+and it is not sent again.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+from datetime import timedelta
+from typing import Any, Optional
+
+from actions.db.clock import utcnow
+from connectors.whatsapp import outbox
+from connectors.whatsapp.background import Leases, PollLoop
+from connectors.whatsapp.config import WhatsAppConfig
+from connectors.whatsapp.errors import (AuthError, GraphError, PairRateLimitError, ReEngagementRequired,
+                                        RetryableError, ThrottledError)
+from connectors.whatsapp.graph import GraphClient
+from connectors.whatsapp.outbox import OutboxItem, OutboxView
+from connectors.whatsapp.render import render_response
+from connectors.whatsapp.store import CALLBACK_PREFIX, SERVICE_WINDOW
+
+logger = logging.getLogger(__name__)
+
+MAX_ATTEMPTS = 10
+BACKOFF_BASE_SECONDS = 0.5
+BACKOFF_CAP_SECONDS = 60.0
+TEMPLATE_SEQ = -1  # one re-engagement template per inbound message, whatever fails after it
+WINDOW_CLOSED = 131047
+OPT_KINDS = frozenset({"opt_out", "opt_in"})  # the STOP/START confirmations reach opted-out users
+
+
+def backoff(attempt: int, base: float = BACKOFF_BASE_SECONDS, cap: float = BACKOFF_CAP_SECONDS) -> float:
+    """Return the delay before retry number attempt: exponential, capped, with equal jitter."""
+    delay = min(cap, base * 2 ** max(attempt - 1, 0))
+    return delay / 2 + random.uniform(0, delay / 2)
+
+
+class Pacer:
+    """Keep sends of this process under max_mps, and hold them all while Meta says slow down."""
+
+    def __init__(self, max_mps: float) -> None:
+        self.interval = 1.0 / max_mps
+        self._next = 0.0
+        self._paused_until = 0.0
+
+    async def wait(self) -> None:
+        """Return when the next send may go out."""
+        loop = asyncio.get_running_loop()
+        while loop.time() < self._paused_until:
+            await asyncio.sleep(self._paused_until - loop.time())
+        now = loop.time()
+        slot = max(now, self._next)
+        self._next = slot + self.interval  # taken before sleeping, so concurrent senders queue up
+        if slot > now:
+            await asyncio.sleep(slot - now)
+
+    def pause(self, seconds: float) -> None:
+        """Hold every send for seconds (throughput limit hit)."""
+        self._paused_until = max(self._paused_until, asyncio.get_running_loop().time() + seconds)
+
+
+class OutboxSender(PollLoop):
+    """Drain each recipient's outbox rows to Graph, oldest first."""
+
+    name = "out"
+
+    def __init__(self, config: WhatsAppConfig, graph: GraphClient, leases: Leases, **kwargs: Any) -> None:
+        super().__init__(leases, **kwargs)
+        self.config = config
+        self.graph = graph
+        self.pacer = Pacer(config.max_mps)
+
+    async def find_work(self) -> list[str]:
+        """Return recipients whose oldest open row is due."""
+        return await asyncio.to_thread(outbox.recipients_with_work)
+
+    async def drain(self, wa_id: str) -> None:
+        """Send this recipient's due rows in order; stop at the first one that must wait."""
+        while not self.stopping:
+            row = await asyncio.to_thread(outbox.claim_next_outbox, wa_id, self.leases.owner, self.leases.ttl)
+            if row is None:
+                return
+            self.leases.outbox.add(row.id)
+            try:
+                go_on = await self._send(row)
+            finally:
+                self.leases.outbox.discard(row.id)
+            if not go_on:
+                return
+
+    async def _send(self, row: OutboxView) -> bool:
+        """Send one claimed row and record the outcome; return False if the recipient must wait."""
+        owner = self.leases.owner
+        if row.opted_out and row.kind not in OPT_KINDS:
+            await asyncio.to_thread(outbox.mark_failed, row.id, owner, None, "opted_out")
+            return True
+        closed = row.last_inbound_at is not None and utcnow() - row.last_inbound_at > SERVICE_WINDOW
+        if closed and row.kind != "template":
+            await self._reengage(row, None)
+            return True
+        await self.pacer.wait()
+        payload = {**row.payload, "biz_opaque_callback_data": f"{CALLBACK_PREFIX}{row.id}"}
+        try:
+            wamid = await self.graph.send_message(payload)
+        except ReEngagementRequired as exc:
+            await self._reengage(row, exc.code)
+            return True
+        except RetryableError as exc:
+            return await self._retry(row, exc)
+        except GraphError as exc:
+            level = logging.ERROR if isinstance(exc, AuthError) else logging.WARNING
+            logger.log(level, "whatsapp.send.failed row=%s code=%s details=%s", row.id, exc.code, exc.details)
+            await asyncio.to_thread(outbox.mark_failed, row.id, owner, exc.code, "permanent")
+            return True
+        await asyncio.to_thread(outbox.mark_sent, row.id, owner, wamid)
+        logger.debug("whatsapp.send.sent row=%s wamid=%s", row.id, wamid)
+        return True
+
+    async def _retry(self, row: OutboxView, exc: RetryableError) -> bool:
+        """Schedule the row again (or give up after MAX_ATTEMPTS); the recipient waits meanwhile."""
+        owner = self.leases.owner
+        if row.attempts >= MAX_ATTEMPTS:
+            logger.warning("whatsapp.send.gave_up row=%s code=%s", row.id, exc.code)
+            await asyncio.to_thread(outbox.mark_failed, row.id, owner, exc.code, "max_attempts")
+            return True
+        if isinstance(exc, PairRateLimitError):
+            delay = min(BACKOFF_CAP_SECONDS, 4.0 ** (row.attempts - 1))  # Meta: retry after 4^X s
+        else:
+            delay = backoff(row.attempts)
+        if isinstance(exc, ThrottledError):
+            self.pacer.pause(delay)
+        logger.info("whatsapp.send.retry row=%s code=%s attempt=%s delay=%.2f",
+                    row.id, exc.code, row.attempts, delay)
+        at = utcnow() + timedelta(seconds=delay)
+        await asyncio.to_thread(outbox.retry_later, row.id, owner, at, exc.code, type(exc).__name__)
+        return False
+
+    async def _reengage(self, row: OutboxView, code: Optional[int]) -> None:
+        """Record that the 24 h window is closed and queue the re-engagement template if there is one."""
+        await asyncio.to_thread(outbox.mark_failed, row.id, self.leases.owner, code or WINDOW_CLOSED,
+                                "window_closed")
+        name = self.config.reengagement_template
+        if not name:
+            logger.warning("whatsapp.send.window_closed row=%s template=none", row.id)
+            return
+        template = {"type": "template",
+                    "template": {"name": name, "language": {"code": self.config.reengagement_language}}}
+        [payload] = render_response(row.wa_id, {"custom": template}).payloads
+        item = OutboxItem(row.wa_id, row.inbound_wamid, TEMPLATE_SEQ, "template", payload)
+        await asyncio.to_thread(outbox.enqueue, [item])
+        self.wake()

@@ -1,0 +1,255 @@
+"""Durable inbound side: the raw webhook log, inbound messages, contacts, statuses and leases.
+
+Sync functions, each opening and closing its own transaction; call them through asyncio.to_thread.
+A repeat is detected by a unique constraint (insert-or-ignore), never by select-then-insert. Work is
+claimed with `UPDATE ... WHERE <state and lease condition>` and a rowcount check, so several
+processes can share the database.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from typing import Any, Iterable, Mapping, Optional, Sequence
+
+from sqlalchemy import Table, and_, case, delete, func, insert, or_, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from actions.db.clock import utcnow
+from actions.db.session import lock_for_write, sessions
+from connectors.whatsapp.tables import contacts, inbound, leases, outbox, statuses, webhooks
+from connectors.whatsapp.updates import Delivery, InboundMessage, StatusUpdate, status_rank
+
+SERVICE_WINDOW = timedelta(hours=24)
+CALLBACK_PREFIX = "outbox:"  # biz_opaque_callback_data on every send names its outbox row
+
+
+@dataclass(frozen=True)
+class SavedDelivery:
+    """What one webhook added: new messages, repeats, statuses and items for other numbers."""
+
+    new_messages: int = 0
+    duplicates: int = 0
+    statuses: int = 0
+    other_numbers: int = 0
+
+
+@dataclass(frozen=True)
+class InboundView:
+    """One claimed inbound message, detached from the session."""
+
+    id: int
+    wamid: str
+    wa_id: str
+    kind: str
+    text: str
+    meta: dict[str, Any]
+    timestamp: int
+    attempts: int  # 1 on the first claim; more means a crash or failure interrupted a turn
+    opted_out: bool = False  # the sender said STOP and not START since
+
+
+def save_delivery(body: bytes, delivery: Delivery, phone_number_id: str,
+                  now: Optional[datetime] = None) -> SavedDelivery:
+    """Store the raw body, every new message, contact and status for our number in one transaction."""
+    now = now or utcnow()
+    new = duplicates = other = 0
+    ours = [s for s in delivery.statuses if s.phone_number_id == phone_number_id and s.wamid]
+    with sessions().begin() as session:
+        lock_for_write(session)
+        for message in delivery.messages:
+            if message.phone_number_id != phone_number_id or not message.wamid or not message.wa_id:
+                other += 1
+                continue
+            if _save_message(session, message, now):
+                new += 1
+            else:
+                duplicates += 1
+        for status in ours:
+            apply_status(session, status, now)
+        for preference in delivery.preferences:
+            if preference.phone_number_id == phone_number_id and preference.category == "marketing_messages":
+                session.execute(update(contacts).where(contacts.c.wa_id == preference.wa_id)
+                                .values(marketing_stopped=preference.value == "stop"))
+        session.execute(insert(webhooks).values(received_at=now, body=body, signature_ok=True,
+                                                messages=new, statuses=len(ours)))
+    return SavedDelivery(new, duplicates, len(ours), other)
+
+
+def _save_message(session: Session, message: InboundMessage, now: datetime) -> bool:
+    """Insert one message unless its wamid is known; record the contact; return True if new."""
+    sent_at = _from_unix(message.timestamp) or now
+    expired = now - sent_at > SERVICE_WINDOW  # Meta retries for days; a stale question gets no answer
+    row = {"wamid": message.wamid, "wa_id": message.wa_id, "phone_number_id": message.phone_number_id,
+           "kind": message.kind, "text": message.text, "meta": message.metadata(),
+           "timestamp": message.timestamp, "state": "expired" if expired else "pending", "attempts": 0,
+           "received_at": now}
+    if not insert_ignore(session, inbound, row, ["wamid"]):
+        return False
+    contact = {"wa_id": message.wa_id, "user_id": message.user_id, "profile_name": message.profile_name,
+               "first_seen": now, "last_seen": now, "last_inbound_at": sent_at, "opted_out": False,
+               "marketing_stopped": False}
+    if not insert_ignore(session, contacts, contact, ["wa_id"]):
+        c = contacts.c
+        later = case((or_(c.last_inbound_at.is_(None), c.last_inbound_at < sent_at), sent_at),
+                     else_=c.last_inbound_at)
+        session.execute(update(contacts).where(c.wa_id == message.wa_id).values(
+            last_seen=now, last_inbound_at=later,
+            profile_name=func.coalesce(message.profile_name, c.profile_name),
+            user_id=func.coalesce(message.user_id, c.user_id)))
+    return True
+
+
+def apply_status(session: Session, status: StatusUpdate, now: datetime) -> None:
+    """Log a status once per (wamid, status) and move its outbox row forward, never back."""
+    insert_ignore(session, statuses, {
+        "wamid": status.wamid, "status": status.status, "recipient_id": status.recipient_id,
+        "timestamp": status.timestamp, "error_codes": list(status.error_codes), "received_at": now,
+    }, ["wamid", "status"])
+    o = outbox.c
+    row_id = _callback_row(status.callback_data)
+    if row_id is not None:
+        # Meta accepted a send whose answer we never stored (crash, timeout): adopt it, never resend.
+        session.execute(update(outbox).where(o.id == row_id, o.graph_wamid.is_(None),
+                                             o.state.in_(("queued", "sending")))
+                        .values(graph_wamid=status.wamid, state="sent", sent_at=now,
+                                lease_owner=None, lease_until=None))
+    rank = status_rank(status.status)
+    if rank:
+        values: dict[str, Any] = {"delivery_status": status.status, "status_rank": rank}
+        if status.error_codes:
+            values["last_error_code"] = status.error_codes[0]
+        session.execute(update(outbox).where(o.graph_wamid == status.wamid, o.status_rank < rank)
+                        .values(**values))
+
+
+def senders_with_work(now: Optional[datetime] = None, limit: int = 100) -> list[str]:
+    """Return senders with a pending message (or one whose lease lapsed), oldest arrival first."""
+    now = now or utcnow()
+    i = inbound.c
+    stmt = (select(i.wa_id).where(_claimable(now)).group_by(i.wa_id)
+            .order_by(func.min(i.id)).limit(limit))
+    with sessions()() as session:
+        return list(session.scalars(stmt))
+
+
+def claim_next_inbound(wa_id: str, owner: str, ttl: timedelta,
+                       now: Optional[datetime] = None) -> Optional[InboundView]:
+    """Claim this sender's next message in (timestamp, arrival) order, or return None."""
+    now = now or utcnow()
+    i = inbound.c
+    with sessions().begin() as session:
+        lock_for_write(session)
+        row = session.execute(
+            select(inbound, contacts.c.opted_out).join(contacts, contacts.c.wa_id == i.wa_id, isouter=True)
+            .where(i.wa_id == wa_id, _claimable(now)).order_by(i.timestamp, i.id).limit(1)).first()
+        if row is None:
+            return None
+        busy = session.execute(select(i.id).where(  # one message per sender at a time, even without a lease
+            i.wa_id == wa_id, i.id != row.id, i.state == "processing", i.lease_until >= now).limit(1)).first()
+        if busy is not None:
+            return None
+        claimed = session.execute(
+            update(inbound).where(i.id == row.id, _claimable(now))
+            .values(state="processing", lease_owner=owner, lease_until=now + ttl,
+                    attempts=i.attempts + 1))
+        if claimed.rowcount != 1:
+            return None
+        return InboundView(row.id, row.wamid, row.wa_id, row.kind, row.text, dict(row.meta or {}),
+                           row.timestamp, row.attempts + 1, bool(row.opted_out))
+
+
+def finish_inbound(inbound_id: int, owner: str, state: str, error: Optional[str] = None) -> bool:
+    """Set a claimed message to done, ignored or back to pending; False if the claim was lost."""
+    i = inbound.c
+    with sessions().begin() as session:
+        result = session.execute(
+            update(inbound).where(i.id == inbound_id, i.lease_owner == owner, i.state == "processing")
+            .values(state=state, lease_owner=None, lease_until=None, last_error=error,
+                    done_at=utcnow() if state != "pending" else None))
+        return result.rowcount == 1
+
+
+def set_opted_out(wa_id: str, opted_out: bool, now: Optional[datetime] = None) -> bool:
+    """Opt a contact out (STOP) or back in (START); return True if that changed anything."""
+    c = contacts.c
+    with sessions().begin() as session:
+        result = session.execute(update(contacts).where(c.wa_id == wa_id, c.opted_out == (not opted_out))
+                                 .values(opted_out=opted_out, opted_out_at=(now or utcnow()) if opted_out else None))
+        return result.rowcount == 1
+
+
+def is_opted_out(wa_id: str) -> bool:
+    """Return True if the contact sent STOP and not START since."""
+    with sessions()() as session:
+        return bool(session.scalar(select(contacts.c.opted_out).where(contacts.c.wa_id == wa_id)))
+
+
+def claim_lease(key: str, owner: str, ttl: timedelta, now: Optional[datetime] = None) -> bool:
+    """Take or renew the lease on key unless another live owner holds it."""
+    now = now or utcnow()
+    row = {"key": key, "owner": owner, "until": now + ttl}
+    with sessions().begin() as session:
+        lock_for_write(session)
+        if insert_ignore(session, leases, row, ["key"]):
+            return True
+        taken = session.execute(update(leases).where(
+            leases.c.key == key, or_(leases.c.owner == owner, leases.c.until < now)).values(**row))
+        return taken.rowcount == 1
+
+
+def release_lease(key: str, owner: str) -> None:
+    """Give up a lease if we still hold it."""
+    with sessions().begin() as session:
+        session.execute(delete(leases).where(leases.c.key == key, leases.c.owner == owner))
+
+
+def extend_leases(owner: str, keys: Iterable[str], inbound_ids: Iterable[int],
+                  outbox_ids: Iterable[int], ttl: timedelta) -> None:
+    """Push back the expiry of everything this process still works on (the heartbeat)."""
+    keys, inbound_ids, outbox_ids = list(keys), list(inbound_ids), list(outbox_ids)
+    until = utcnow() + ttl
+    with sessions().begin() as session:
+        lock_for_write(session)
+        if keys:
+            session.execute(update(leases).where(leases.c.key.in_(keys), leases.c.owner == owner)
+                            .values(until=until))
+        for table, ids in ((inbound, inbound_ids), (outbox, outbox_ids)):
+            if ids:
+                session.execute(update(table).where(table.c.id.in_(ids), table.c.lease_owner == owner)
+                                .values(lease_until=until))
+
+
+def insert_ignore(session: Session, table: Table, row: Mapping[str, Any], keys: Sequence[str]) -> bool:
+    """Insert row unless a row with the same unique keys exists; return True if it was inserted."""
+    dialect = session.get_bind().dialect.name
+    if dialect in ("sqlite", "postgresql"):
+        build = sqlite.insert if dialect == "sqlite" else postgresql.insert
+        result = session.execute(build(table).values(**row).on_conflict_do_nothing(index_elements=list(keys)))
+        return result.rowcount == 1
+    try:
+        with session.begin_nested():
+            session.execute(insert(table).values(**row))
+        return True
+    except IntegrityError:
+        return False
+
+
+def _claimable(now: datetime) -> Any:
+    """Return the condition for an inbound row that may be (re)claimed now."""
+    i = inbound.c
+    return or_(i.state == "pending", and_(i.state == "processing", i.lease_until < now))
+
+
+def _callback_row(data: str) -> Optional[int]:
+    """Return the outbox id named by biz_opaque_callback_data, or None."""
+    rest = data[len(CALLBACK_PREFIX):] if data.startswith(CALLBACK_PREFIX) else ""
+    return int(rest) if rest.isdigit() else None
+
+
+def _from_unix(seconds: int) -> Optional[datetime]:
+    """Return Meta's Unix timestamp as naive UTC; 0 (missing) gives None."""
+    if seconds <= 0:
+        return None
+    return datetime.fromtimestamp(seconds, timezone.utc).replace(tzinfo=None)

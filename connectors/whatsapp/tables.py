@@ -1,0 +1,109 @@
+"""The channel's tables, in the business database (DATABASE_URL), all prefixed `whatsapp_`.
+
+Datetimes are naive UTC. Idempotency comes from constraints: one inbound row per wamid, one outbox
+row per (inbound wamid, seq), one status row per (wamid, status). Migration: 0002_whatsapp_channel.
+"""
+from __future__ import annotations
+
+from sqlalchemy import (JSON, BigInteger, Boolean, CheckConstraint, Column, DateTime, Index, Integer,
+                        LargeBinary, MetaData, String, Table, Text, UniqueConstraint)
+
+from actions.db.models import NAMING_CONVENTION
+
+INBOUND_STATES = ("pending", "processing", "done", "expired", "ignored")
+OUTBOX_STATES = ("queued", "sending", "sent", "failed")
+
+metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+webhooks = Table(
+    "whatsapp_webhooks", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("received_at", DateTime, nullable=False),
+    Column("body", LargeBinary, nullable=False),  # the raw bytes Meta signed, for replay
+    Column("signature_ok", Boolean, nullable=False),
+    Column("messages", Integer, nullable=False, default=0),
+    Column("statuses", Integer, nullable=False, default=0),
+)
+
+inbound = Table(
+    "whatsapp_inbound", metadata,
+    Column("id", Integer, primary_key=True),  # arrival order
+    Column("wamid", String(255), nullable=False),
+    Column("wa_id", String(160), nullable=False),
+    Column("phone_number_id", String(40), nullable=False),
+    Column("kind", String(32), nullable=False),
+    Column("text", Text, nullable=False),
+    Column("meta", JSON, nullable=False),  # InboundMessage.metadata()
+    Column("timestamp", BigInteger, nullable=False),  # Meta's, Unix seconds
+    Column("state", String(16), nullable=False),
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("lease_owner", String(80), nullable=True),
+    Column("lease_until", DateTime, nullable=True),
+    Column("last_error", String(120), nullable=True),
+    Column("received_at", DateTime, nullable=False),
+    Column("done_at", DateTime, nullable=True),
+    CheckConstraint("state IN ('pending', 'processing', 'done', 'expired', 'ignored')", name="state"),
+    UniqueConstraint("wamid", name="uq_whatsapp_inbound_wamid"),
+    Index("ix_whatsapp_inbound_state_wa_id", "state", "wa_id"),
+    Index("ix_whatsapp_inbound_wa_id_timestamp", "wa_id", "timestamp", "id"),
+)
+
+outbox = Table(
+    "whatsapp_outbox", metadata,
+    Column("id", Integer, primary_key=True),  # send order per recipient
+    Column("wa_id", String(160), nullable=False),
+    Column("inbound_wamid", String(255), nullable=False),  # the message this answers
+    Column("seq", Integer, nullable=False),  # position in that turn's replies
+    Column("kind", String(16), nullable=False),  # reply, notice, opt_out, opt_in, template
+    Column("payload", JSON, nullable=False),  # the Graph /messages body
+    Column("state", String(16), nullable=False),
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("next_attempt_at", DateTime, nullable=False),
+    Column("lease_owner", String(80), nullable=True),
+    Column("lease_until", DateTime, nullable=True),
+    Column("graph_wamid", String(255), nullable=True),
+    Column("last_error_code", Integer, nullable=True),  # Meta's code
+    Column("last_error", String(120), nullable=True),  # our reason: opted_out, window_closed, ...
+    Column("delivery_status", String(16), nullable=True),  # sent, delivered, read, played, failed
+    Column("status_rank", Integer, nullable=False, default=0),
+    Column("created_at", DateTime, nullable=False),
+    Column("sent_at", DateTime, nullable=True),
+    CheckConstraint("state IN ('queued', 'sending', 'sent', 'failed')", name="state"),
+    UniqueConstraint("inbound_wamid", "seq", name="uq_whatsapp_outbox_inbound_wamid"),
+    Index("ix_whatsapp_outbox_state_wa_id", "state", "wa_id"),
+    Index("ix_whatsapp_outbox_wa_id_id", "wa_id", "id"),
+    Index("ix_whatsapp_outbox_graph_wamid", "graph_wamid"),
+)
+
+statuses = Table(
+    "whatsapp_statuses", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("wamid", String(255), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("recipient_id", String(160), nullable=False),
+    Column("timestamp", BigInteger, nullable=False),
+    Column("error_codes", JSON, nullable=False),
+    Column("received_at", DateTime, nullable=False),
+    UniqueConstraint("wamid", "status", name="uq_whatsapp_statuses_wamid"),
+)
+
+contacts = Table(
+    "whatsapp_contacts", metadata,
+    Column("wa_id", String(160), primary_key=True),
+    Column("user_id", String(160), nullable=True),  # BSUID, when Meta sends one
+    Column("profile_name", String(255), nullable=True),
+    Column("first_seen", DateTime, nullable=False),
+    Column("last_seen", DateTime, nullable=False),
+    Column("last_inbound_at", DateTime, nullable=True),  # opens the 24 h service window
+    Column("opted_out", Boolean, nullable=False, default=False),
+    Column("opted_out_at", DateTime, nullable=True),
+    Column("marketing_stopped", Boolean, nullable=False, default=False),
+)
+
+# One row per lease key ("in:<wa_id>", "out:<wa_id>"): the instance allowed to work on it.
+leases = Table(
+    "whatsapp_leases", metadata,
+    Column("key", String(200), primary_key=True),
+    Column("owner", String(80), nullable=False),
+    Column("until", DateTime, nullable=False),
+)

@@ -1,0 +1,225 @@
+"""Hand stored inbound messages to Rasa: one sender at a time, in order, each turn exactly once.
+
+The output channel only enqueues replies keyed (inbound wamid, seq), so a turn that is re-run or
+rebuilt after a crash cannot add a second copy. A message claimed again (attempts > 1) whose
+UserUttered is already in the tracker is not run again: its replies are rebuilt from the
+BotUttered events of that turn and enqueued under the same keys.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+import mimetypes
+import re
+from pathlib import Path
+from typing import Any, Awaitable, Callable, Optional, Sequence
+
+from rasa.core.channels.channel import OutputChannel, UserMessage
+from rasa.shared.core.constants import ACTION_LISTEN_NAME
+from rasa.shared.core.events import ActionExecuted, BotUttered, Event, UserUttered
+from rasa.shared.core.trackers import DialogueStateTracker
+
+from connectors.whatsapp import store
+from connectors.whatsapp.background import STOP_GRACE_SECONDS, Leases, PollLoop, log_failure
+from connectors.whatsapp.config import WhatsAppConfig
+from connectors.whatsapp.errors import GraphError
+from connectors.whatsapp.graph import GraphClient
+from connectors.whatsapp.render import SHORT_ID_PREFIX
+from connectors.whatsapp.store import InboundView
+
+logger = logging.getLogger(__name__)
+
+MAX_ATTEMPTS = 3
+STOP_WORDS = frozenset({"STOP", "UNSUBSCRIBE", "STOP ALL", "STOPALL", "OPT OUT", "OPTOUT"})
+START_WORDS = frozenset({"START", "SUBSCRIBE", "UNSTOP"})
+SILENT_KINDS = frozenset({"reaction", "system"})  # no reply expected
+NOT_UNDERSTOOD_KINDS = frozenset({"location", "contacts", "sticker", "order", "unsupported"})
+DOWNLOAD_KINDS = frozenset({"image", "document", "audio", "video"})
+CHOICE_KINDS = frozenset({"button_reply", "list_reply", "template_button"})
+OPTED_OUT_TEXT = "You will not get any more messages from us. Send START to talk to us again."
+OPTED_IN_TEXT = "Welcome back! Send hi to see the menu."
+NOT_UNDERSTOOD_TEXT = ("Sorry, I can't read that kind of message. Please send text, tap an option, "
+                       "or send a photo or document (for example of a defect).")
+
+OnNewMessage = Callable[[UserMessage], Awaitable[Any]]
+MakeOutput = Callable[[str, str, str], OutputChannel]  # (wa_id, inbound wamid, kind)
+TrackerOf = Callable[[str], Awaitable[Optional[DialogueStateTracker]]]
+
+
+class InboundWorker(PollLoop):
+    """Drain each sender's pending messages into Rasa, oldest first."""
+
+    name = "in"
+
+    def __init__(self, config: WhatsAppConfig, graph: GraphClient, leases: Leases,
+                 on_new_message: OnNewMessage, make_output: MakeOutput, tracker_of: TrackerOf,
+                 ready: Callable[[], bool] = lambda: True, **kwargs: Any) -> None:
+        super().__init__(leases, **kwargs)
+        self.config = config
+        self.graph = graph
+        self.on_new_message = on_new_message
+        self.make_output = make_output
+        self.tracker_of = tracker_of
+        self.ready = ready
+        self._side_tasks: set[asyncio.Task] = set()
+
+    async def find_work(self) -> list[str]:
+        """Return senders with a claimable message, if Rasa can take them."""
+        return await asyncio.to_thread(store.senders_with_work) if self.ready() else []
+
+    async def drain(self, wa_id: str) -> None:
+        """Handle this sender's messages one at a time until none is left."""
+        owner = self.leases.owner
+        while not self.stopping:
+            message = await asyncio.to_thread(store.claim_next_inbound, wa_id, owner, self.leases.ttl)
+            if message is None:
+                return
+            self.leases.inbound.add(message.id)
+            try:
+                state, error = await self._handle_logged(message)
+            finally:
+                self.leases.inbound.discard(message.id)
+            await asyncio.to_thread(store.finish_inbound, message.id, owner, state, error)
+            if state == "pending":
+                return  # retried at a later poll, not in a tight loop
+
+    async def stop(self, grace: float = STOP_GRACE_SECONDS) -> None:
+        """Stop like PollLoop, then drop mark-as-read calls still running."""
+        await super().stop(grace)
+        for task in list(self._side_tasks):
+            task.cancel()
+
+    async def _handle_logged(self, message: InboundView) -> tuple[str, Optional[str]]:
+        """Handle one message; on failure log it and say whether to retry it or give up."""
+        try:
+            return await self.handle(message), None
+        except asyncio.CancelledError:
+            # Shutting down mid-turn: put it back so the next start (or instance) finishes it.
+            await asyncio.shield(asyncio.to_thread(store.finish_inbound, message.id, self.leases.owner,
+                                                   "pending", "cancelled"))
+            raise
+        except Exception as exc:  # noqa: BLE001 - one bad message must not stop the sender's queue
+            log_failure("whatsapp.inbound.failed", exc, logging.ERROR, wamid=message.wamid,
+                        attempt=message.attempts)
+            state = "pending" if message.attempts < MAX_ATTEMPTS else "ignored"
+            return state, type(exc).__name__[:120]
+
+    async def handle(self, message: InboundView) -> str:
+        """Answer one message (STOP/START, a notice, or a Rasa turn); return its final state."""
+        wa_id, kind = message.wa_id, message.kind
+        if kind in SILENT_KINDS:
+            return "ignored"
+        word = " ".join(message.text.split()).upper() if kind == "text" else ""
+        # Confirm first, then flip the flag: the confirmation is keyed by this wamid, so a retry
+        # after a crash in between repeats neither.
+        if word in STOP_WORDS:
+            if not message.opted_out:
+                await self._say(message, OPTED_OUT_TEXT, "opt_out")
+                await asyncio.to_thread(store.set_opted_out, wa_id, True)
+            return "done"
+        if message.opted_out:
+            if word not in START_WORDS:
+                return "ignored"  # stored, never answered until START
+            await self._say(message, OPTED_IN_TEXT, "opt_in")
+            await asyncio.to_thread(store.set_opted_out, wa_id, False)
+            return "done"
+        self._mark_read(message.wamid)
+        if kind in NOT_UNDERSTOOD_KINDS:
+            await self._say(message, NOT_UNDERSTOOD_TEXT, "notice")
+            return "done"
+        output = self.make_output(wa_id, message.wamid, "reply")
+        if message.attempts > 1:
+            replies = await self._replies_already_made(message)
+            if replies is not None:
+                logger.info("whatsapp.inbound.rebuilt wamid=%s replies=%s", message.wamid, len(replies))
+                for reply in replies:
+                    await output.send_response(wa_id, reply)
+                return "done"
+        metadata = dict(message.meta)
+        if kind in DOWNLOAD_KINDS:
+            metadata["media"] = await self._download(message)
+        text = choice_text(message.text) if kind in CHOICE_KINDS else message.text
+        await self.on_new_message(UserMessage(text, output, wa_id, input_channel="whatsapp",
+                                              message_id=message.wamid, metadata=metadata))
+        return "done"
+
+    async def _say(self, message: InboundView, text: str, kind: str) -> None:
+        """Enqueue a short fixed answer to message."""
+        await self.make_output(message.wa_id, message.wamid, kind).send_response(message.wa_id, {"text": text})
+
+    async def _replies_already_made(self, message: InboundView) -> Optional[list[dict[str, Any]]]:
+        """Return the replies of this message's turn if Rasa already ran it, else None."""
+        tracker = await self.tracker_of(message.wa_id)
+        return None if tracker is None else turn_replies(tracker.events, message.wamid)
+
+    def _mark_read(self, wamid: str) -> None:
+        """Mark the message read with the typing indicator, without holding up the turn."""
+        task = asyncio.create_task(self._mark_read_quietly(wamid))
+        self._side_tasks.add(task)
+        task.add_done_callback(self._side_tasks.discard)
+
+    async def _mark_read_quietly(self, wamid: str) -> None:
+        """Mark read; a failure only costs the blue ticks."""
+        try:
+            await self.graph.mark_read(wamid, typing=True)
+        except GraphError as exc:
+            logger.info("whatsapp.read.failed wamid=%s code=%s", wamid, exc.code)
+
+    async def _download(self, message: InboundView) -> dict[str, Any]:
+        """Download the message's media into the media dir; describe it for the assistant."""
+        media = message.meta.get("media") or {}
+        media_id = str(media.get("media_id") or "")
+        described: dict[str, Any] = {"kind": message.kind, "media_id": media_id,
+                                     "mime_type": media.get("mime_type") or None, "path": None,
+                                     "caption": media.get("caption")}
+        try:
+            data, mime = await self.graph.download_media(media_id)
+        except GraphError as exc:
+            logger.warning("whatsapp.media.failed wamid=%s code=%s", message.wamid, exc.code)
+            return described
+        path = await asyncio.to_thread(save_media, self.config.media_dir, media_id, mime, data)
+        described.update(mime_type=mime or described["mime_type"], path=str(path))
+        return described
+
+
+def choice_text(text: str) -> str:
+    """Return what a tapped option means: its payload, or "3" for the short id "opt:3"."""
+    rest = text[len(SHORT_ID_PREFIX):] if text.startswith(SHORT_ID_PREFIX) else ""
+    return rest if rest.isdigit() else text
+
+
+def save_media(media_dir: Path, media_id: str, mime_type: str, data: bytes) -> Path:
+    """Write media bytes as <media_id><ext> under media_dir and return the path."""
+    name = re.sub(r"[^A-Za-z0-9_-]", "_", media_id)[:100] or "media"
+    extension = mimetypes.guess_extension(mime_type or "") or ".bin"
+    media_dir.mkdir(parents=True, exist_ok=True)
+    path = media_dir / f"{name}{extension}"
+    partial = path.with_suffix(path.suffix + ".part")
+    partial.write_bytes(data)
+    partial.replace(path)  # readers never see half a file
+    return path
+
+
+def turn_replies(events: Sequence[Event], message_id: str) -> Optional[list[dict[str, Any]]]:
+    """Return the bot messages of the turn that handled message_id, or None if it never ran.
+
+    A turn's messages are the session-start greeting logged just before the UserUttered (if the
+    message opened a session) and every BotUttered after it up to the next user message.
+    """
+    events = list(events)  # trackers hold a deque
+    index = next((i for i, e in enumerate(events)
+                  if isinstance(e, UserUttered) and e.message_id == message_id), None)
+    if index is None:
+        return None
+    previous = max((i for i in range(index) if isinstance(events[i], UserUttered)), default=-1)
+    start = 0
+    if previous >= 0:  # the previous turn ends at its first action_listen
+        start = next((i + 1 for i in range(previous + 1, index)
+                      if isinstance(events[i], ActionExecuted) and events[i].action_name == ACTION_LISTEN_NAME),
+                     index)
+    after: list[Event] = []
+    for event in events[index + 1:]:
+        if isinstance(event, UserUttered):
+            break
+        after.append(event)
+    return [e.message() for e in [*events[start:index], *after] if isinstance(e, BotUttered)]

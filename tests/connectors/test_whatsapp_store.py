@@ -1,0 +1,175 @@
+"""The channel's durable store: one row per wamid, ordered claims, leases shared by instances."""
+from __future__ import annotations
+
+import json
+from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
+
+from sqlalchemy import func, select
+
+from actions.db.clock import utcnow
+from actions.db.session import sessions
+from connectors.whatsapp import outbox, store
+from connectors.whatsapp.outbox import OutboxItem
+from connectors.whatsapp.tables import contacts, inbound, webhooks
+from connectors.whatsapp.tables import outbox as outbox_table
+from connectors.whatsapp.updates import parse_delivery
+from tests.connectors.whatsapp_support import database, delivery, message, status, text  # noqa: F401
+from tests.fakes.graph_state import DEFAULT_PHONE_NUMBER_ID as OURS
+
+TTL = timedelta(seconds=15)
+ASHA, BHARAT = "919800000001", "919800000002"
+
+
+def save(body: dict) -> store.SavedDelivery:
+    """Store one delivery as the webhook would."""
+    return store.save_delivery(json.dumps(body).encode(), parse_delivery(body), OURS)
+
+
+def count(table, *where) -> int:
+    """Return how many rows of table match."""
+    with sessions()() as session:
+        return session.scalar(select(func.count()).select_from(table).where(*where))
+
+
+def reply(wa_id: str, wamid: str, seq: int, body: str = "ok") -> OutboxItem:
+    """Return one text reply to enqueue."""
+    return OutboxItem(wa_id, wamid, seq, "reply", {"to": "+" + wa_id, "type": "text", "text": {"body": body}})
+
+
+def test_a_redelivered_message_is_stored_once(database):
+    """The same delivery twice keeps one inbound row, and both raw webhooks are logged."""
+    body = delivery(text(ASHA, "hi"))
+    first, second = save(body), save(body)
+    assert (first.new_messages, second.new_messages, second.duplicates) == (1, 0, 1)
+    assert count(inbound) == 1 and count(webhooks) == 2
+
+
+def test_fifty_concurrent_copies_store_one_message(database):
+    """Fifty threads saving the same delivery at once leave exactly one pending message."""
+    body = delivery(text(ASHA, "hi"))
+    with ThreadPoolExecutor(max_workers=10) as pool:
+        results = list(pool.map(lambda _: save(body), range(50)))
+    assert sum(r.new_messages for r in results) == 1
+    assert count(inbound, inbound.c.state == "pending") == 1
+
+
+def test_messages_for_another_number_and_stale_messages_are_not_answered(database):
+    """Another business number's message is skipped; a two-day-old one is stored as expired."""
+    save(delivery(text(ASHA, "hi"), phone_number_id="999"))
+    save(delivery(text(BHARAT, "hello?", age_seconds=2 * 86400)))
+    assert count(inbound) == 1
+    assert count(inbound, inbound.c.state == "expired") == 1
+    assert store.senders_with_work() == []
+
+
+def test_contact_keeps_first_seen_and_the_latest_inbound_time(database):
+    """A contact is created once; later messages move last_seen and the 24 h window forward."""
+    save(delivery(text(ASHA, "old", age_seconds=600)))
+    save(delivery(text(ASHA, "new")))
+    with sessions()() as session:
+        row = session.execute(select(contacts)).one()
+    assert row.first_seen <= row.last_seen
+    assert utcnow() - row.last_inbound_at < timedelta(seconds=60)
+
+
+def test_claims_follow_timestamps_and_the_sender_lease_is_exclusive(database):
+    """Two instances: only one holds a sender; it gets messages by timestamp, not arrival."""
+    later, earlier = text(ASHA, "second"), text(ASHA, "first", age_seconds=30)
+    save(delivery(later))
+    save(delivery(earlier))
+    assert store.claim_lease("in:" + ASHA, "a", TTL)
+    assert not store.claim_lease("in:" + ASHA, "b", TTL)
+    first = store.claim_next_inbound(ASHA, "a", TTL)
+    assert first is not None and first.text == "first" and first.attempts == 1
+    assert store.finish_inbound(first.id, "a", "done")
+    assert store.claim_next_inbound(ASHA, "a", TTL).text == "second"
+
+
+def test_a_lapsed_claim_is_taken_over_and_counts_as_a_retry(database):
+    """A message whose owner died is claimed again after its lease, with attempts 2."""
+    save(delivery(text(ASHA, "hi")))
+    claimed = store.claim_next_inbound(ASHA, "dead", TTL)
+    assert store.claim_next_inbound(ASHA, "b", TTL) is None
+    later = utcnow() + TTL + timedelta(seconds=1)
+    again = store.claim_next_inbound(ASHA, "b", TTL, now=later)
+    assert again is not None and again.id == claimed.id and again.attempts == 2
+    assert not store.finish_inbound(claimed.id, "dead", "done")
+
+
+def test_racing_instances_never_claim_the_same_message(database):
+    """Eight threads claiming from one sender's queue each get a different message or nothing."""
+    for n in range(5):
+        save(delivery(text(ASHA, f"m{n}")))
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        claims = list(pool.map(lambda n: store.claim_next_inbound(ASHA, f"owner{n}", TTL), range(8)))
+    ids = [c.id for c in claims if c is not None]
+    assert len(ids) == len(set(ids)) == 1  # the first claim makes the rest wait for its lease
+
+
+def test_a_rerun_turn_cannot_enqueue_a_reply_twice(database):
+    """Enqueuing the same (inbound wamid, seq) again adds nothing."""
+    assert outbox.enqueue([reply(ASHA, "w1", 0), reply(ASHA, "w1", 1)]) == 2
+    assert outbox.enqueue([reply(ASHA, "w1", 0), reply(ASHA, "w1", 1), reply(ASHA, "w1", 2)]) == 1
+    assert count(outbox_table) == 3
+
+
+def test_only_the_oldest_open_row_of_a_recipient_is_sendable(database):
+    """A recipient's second reply waits while the first is being sent or waits for a retry."""
+    save(delivery(text(ASHA, "hi")))
+    outbox.enqueue([reply(ASHA, "w1", 0, "one"), reply(ASHA, "w1", 1, "two")])
+    first = outbox.claim_next_outbox(ASHA, "a", TTL)
+    assert first.payload["text"]["body"] == "one"
+    assert outbox.claim_next_outbox(ASHA, "b", TTL) is None
+    outbox.retry_later(first.id, "a", utcnow() + timedelta(seconds=30), 1, "RetryableError")
+    assert outbox.recipients_with_work() == []
+    assert outbox.claim_next_outbox(ASHA, "a", TTL) is None
+    soon = utcnow() + timedelta(seconds=31)
+    assert outbox.claim_next_outbox(ASHA, "a", TTL, now=soon).id == first.id
+
+
+def test_delivery_status_only_moves_forward(database):
+    """A late "sent" after "read" leaves the row at read; "failed" records its code."""
+    outbox.enqueue([reply(ASHA, "w1", 0), reply(ASHA, "w1", 1)])
+    first = outbox.claim_next_outbox(ASHA, "a", TTL)
+    outbox.mark_sent(first.id, "a", "wamid.OUT1")
+    save(delivery(statuses=(status("wamid.OUT1", "read", ASHA), status("wamid.OUT1", "sent", ASHA))))
+    save(delivery(statuses=(status("wamid.OUT1", "delivered", ASHA),)))
+    with sessions()() as session:
+        row = session.execute(select(outbox_table).where(outbox_table.c.id == first.id)).one()
+    assert (row.delivery_status, row.status_rank) == ("read", 3)
+
+
+def test_a_status_naming_an_unconfirmed_row_marks_it_sent(database):
+    """If Meta reports a send we never stored the wamid of, the row is adopted and not resent."""
+    outbox.enqueue([reply(ASHA, "w1", 0)])
+    row = outbox.claim_next_outbox(ASHA, "dead", TTL)
+    later = utcnow() + TTL + outbox.UNCERTAIN_GRACE + timedelta(seconds=1)
+    assert outbox.recipients_with_work(now=later) == [ASHA]  # without a status it would be resent
+    save(delivery(statuses=(status("wamid.OUT9", "sent", ASHA, callback=f"outbox:{row.id}"),)))
+    assert outbox.claim_next_outbox(ASHA, "b", TTL, now=later) is None
+    with sessions()() as session:
+        stored = session.execute(select(outbox_table)).one()
+    assert (stored.state, stored.graph_wamid, stored.delivery_status) == ("sent", "wamid.OUT9", "sent")
+
+
+def test_opt_out_is_remembered_and_reported_with_the_next_claim(database):
+    """After STOP the contact is opted out once, and claims say so until START."""
+    save(delivery(text(ASHA, "STOP")))
+    assert store.set_opted_out(ASHA, True) and not store.set_opted_out(ASHA, True)
+    save(delivery(text(ASHA, "hello")))
+    assert store.claim_next_inbound(ASHA, "a", TTL).opted_out
+    assert store.set_opted_out(ASHA, False) and not store.is_opted_out(ASHA)
+
+
+def test_a_status_from_another_number_changes_nothing(database):
+    """Statuses for another business number are not stored."""
+    result = save(delivery(statuses=(status("wamid.X", "read", ASHA),), phone_number_id="999"))
+    assert result.statuses == 0
+
+
+def test_media_message_is_stored_with_its_media_reference(database):
+    """An image message keeps its media id and caption in the stored metadata."""
+    save(delivery(message("media", "image", ASHA)))
+    claimed = store.claim_next_inbound(ASHA, "a", TTL)
+    assert claimed.kind == "image" and claimed.meta["media"]["media_id"]
