@@ -7,7 +7,13 @@ from rasa_sdk import Action, Tracker
 from rasa_sdk.events import EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
-from actions.common import settings
+from actions.common import db, settings
+from actions.db import handoffs
+
+# Only a WhatsApp conversation can be paused and answered by staff; the REST channel and
+# `rasa shell` are local tools whose sender id is whatever the caller says.
+HANDOFF_CHANNELS = frozenset({"whatsapp"})
+
 
 class ActionContactSupport(Action):
     def name(self) -> Text:
@@ -28,7 +34,12 @@ class ActionRequestHandoff(Action):
     def name(self) -> Text:
         return "action_request_handoff"
 
-    def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[Text, Any]) -> List[EventType]:
+    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker,
+                  domain: Dict[Text, Any]) -> List[EventType]:
+        if tracker.get_latest_input_channel() in HANDOFF_CHANNELS:
+            # A row in `handoffs` pauses the bot for this number until staff or the idle timer
+            # hand it back (connectors/management/handoff.py).
+            await db(handoffs.request_handoff, tracker.sender_id)
         s = settings()
         dispatcher.utter_message(
             text=(

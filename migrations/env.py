@@ -6,6 +6,7 @@ from alembic import context
 from sqlalchemy import create_engine, pool
 
 from actions.db.models import Base
+from connectors.management.tables import metadata as management_metadata
 from connectors.whatsapp.tables import metadata as channel_metadata
 from actions.db.session import database_url
 
@@ -15,8 +16,8 @@ config = context.config
 if config.config_file_name is not None and config.attributes.get("configure_logger", True):
     fileConfig(config.config_file_name, disable_existing_loggers=False)
 
-# Business tables and the WhatsApp channel's tables share one database and one history.
-target_metadata = [Base.metadata, channel_metadata]
+# Business tables, the WhatsApp channel's and the management channel's share one database and history.
+target_metadata = [Base.metadata, channel_metadata, management_metadata]
 
 
 def run_migrations_offline() -> None:

@@ -31,6 +31,12 @@ export WHATSAPP_API_TOKEN="${WHATSAPP_API_TOKEN:-$(secret)}"
 export WHATSAPP_APP_SECRET="${WHATSAPP_APP_SECRET:-$(secret)}"
 export WHATSAPP_WEBHOOK_VERIFY_TOKEN="${WHATSAPP_WEBHOOK_VERIFY_TOKEN:-$(secret)}"
 export WHATSAPP_GRAPH_API_URL="${WHATSAPP_GRAPH_API_URL:-http://127.0.0.1:8080}"
+# The operator API and dashboard token: kept in a private file, not printed.
+if [ -z "${MANAGEMENT_API_TOKEN:-}" ]; then
+  umask 077; secret > var/management-token; umask 022
+  MANAGEMENT_API_TOKEN="$(cat var/management-token)"
+fi
+export MANAGEMENT_API_TOKEN
 
 python -m simulator --port 8080 --rasa-webhook http://127.0.0.1:5005/webhooks/whatsapp/webhook &
 pids+=($!)
@@ -44,5 +50,6 @@ until curl -fs http://127.0.0.1:5005/ >/dev/null 2>&1; do
 done
 echo
 echo "Ready. Chat in the WhatsApp simulator: http://127.0.0.1:8080/"
+echo "Operator dashboard: http://127.0.0.1:5005/api/whatsapp/dashboard (token in var/management-token)"
 echo "(Rasa 127.0.0.1:5005, actions 127.0.0.1:5055; Ctrl-C stops everything)"
 wait -n "${pids[@]}"

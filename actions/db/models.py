@@ -136,3 +136,27 @@ class SupportTicket(Base):
     description = Column(Text, nullable=False)
     status = Column(String(20), nullable=False, default="open")
     created_at = Column(DateTime, nullable=False, default=utcnow)
+
+
+HANDOFF_STATES = ("waiting", "released")
+
+
+class Handoff(Base):
+    """A conversation a person was asked to take over; the bot stays silent while it is open.
+
+    `open_key` equals `wa_id` while the handoff waits and is NULL once released, so a unique
+    constraint allows one open handoff per number (NULLs never clash) on every database.
+    """
+
+    __tablename__ = "handoffs"
+    __table_args__ = (_one_of("state", HANDOFF_STATES),)
+
+    id = Column(Integer, primary_key=True)
+    wa_id = Column(String(160), nullable=False, index=True)
+    open_key = Column(String(160), unique=True)
+    state = Column(String(10), nullable=False, default="waiting")
+    requested_at = Column(DateTime, nullable=False, default=utcnow)
+    last_activity_at = Column(DateTime, nullable=False, default=utcnow)  # request or staff reply
+    staff_replies = Column(Integer, nullable=False, default=0)
+    released_at = Column(DateTime)
+    released_by = Column(String(10))  # staff, idle

@@ -1,19 +1,22 @@
-"""Plumbing for the channel's background work: poll loops, lease heartbeat, start and stop.
+"""Plumbing for the channel's background work: poll loops, lease heartbeat, a loop thread.
 
-Each loop wakes on an asyncio.Event (set after a webhook or an enqueue) or after a short poll, so
-rows written by other instances sharing the database are picked up too. Work is split per key
-(one sender, one recipient): a key is drained by one task at a time, and a lease in the database
-makes that true across processes.
+Each loop wakes on an asyncio.Event (set after a webhook or an enqueue, from any thread) or after a
+short poll, so rows written by other instances sharing the database are picked up too. Work is
+split per key (one sender, one recipient): a key is drained by one task at a time, and a lease in
+the database makes that true across processes. Rasa's turns run on a LoopThread of their own, so
+their CPU-bound parts (NLU, policies, tracker serialisation) never hold up the webhook's answer.
 """
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import logging
 import os
 import socket
+import threading
 import uuid
 from datetime import timedelta
-from typing import Awaitable, Iterable
+from typing import Any, Awaitable, Coroutine, Iterable, Optional, TypeVar
 
 from connectors.whatsapp import store
 
@@ -22,6 +25,7 @@ logger = logging.getLogger(__name__)
 LEASE_TTL = timedelta(seconds=10)  # how long a crashed instance's work stays locked
 POLL_SECONDS = 0.2
 STOP_GRACE_SECONDS = 10.0
+T = TypeVar("T")
 
 
 def new_owner() -> str:
@@ -60,15 +64,27 @@ class PollLoop:
         self.concurrency = concurrency
         self.poll_seconds = poll_seconds
         self._event = asyncio.Event()
+        self._loop: Optional[asyncio.AbstractEventLoop] = None
         self._active: dict[str, asyncio.Task] = {}
         self.stopping = False
 
     def wake(self) -> None:
-        """Look for work now instead of at the next poll."""
-        self._event.set()
+        """Look for work now instead of at the next poll; safe to call from any thread."""
+        loop = self._loop
+        if loop is None:
+            return  # not running yet: the first pass finds the work
+        try:
+            same_loop = asyncio.get_running_loop() is loop
+        except RuntimeError:
+            same_loop = False
+        if same_loop:
+            self._event.set()
+        elif not loop.is_closed():
+            loop.call_soon_threadsafe(self._event.set)
 
     async def run(self) -> None:
         """Run until cancelled."""
+        self._loop = asyncio.get_running_loop()
         while not self.stopping:
             self._event.clear()
             try:
@@ -119,6 +135,51 @@ class PollLoop:
             if lease_key in self.leases.keys:
                 self.leases.keys.discard(lease_key)
                 await _quietly(asyncio.to_thread(store.release_lease, lease_key, owner))
+
+
+class LoopThread:
+    """An asyncio loop in a daemon thread: run coroutines there, from the main loop."""
+
+    def __init__(self, name: str) -> None:
+        self.loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._serve, name=name, daemon=True)
+
+    def start(self) -> LoopThread:
+        """Start the thread and its loop."""
+        self._thread.start()
+        return self
+
+    def submit(self, coro: Coroutine[Any, Any, T]) -> concurrent.futures.Future[T]:
+        """Schedule coro on the thread's loop; cancelling the future cancels the task."""
+        return asyncio.run_coroutine_threadsafe(coro, self.loop)
+
+    async def run(self, coro: Coroutine[Any, Any, T]) -> T:
+        """Run coro on the thread's loop and await its result from the calling loop."""
+        return await asyncio.wrap_future(self.submit(coro))
+
+    def stop(self, timeout: float = STOP_GRACE_SECONDS) -> None:
+        """Cancel what still runs there, stop the loop and wait for the thread."""
+        if not self._thread.is_alive():
+            return
+
+        async def cancel_rest() -> None:
+            await cancel_all(t for t in asyncio.all_tasks() if t is not asyncio.current_task())
+
+        try:
+            self.submit(cancel_rest()).result(timeout)
+        except (concurrent.futures.TimeoutError, RuntimeError):
+            pass
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self._thread.join(timeout)
+
+    def _serve(self) -> None:
+        """Run the loop until stop(), then close it."""
+        asyncio.set_event_loop(self.loop)
+        try:
+            self.loop.run_forever()
+        finally:
+            self.loop.run_until_complete(self.loop.shutdown_default_executor())
+            self.loop.close()
 
 
 def log_failure(event: str, exc: BaseException, level: int = logging.WARNING, **fields: object) -> None:

@@ -1,7 +1,8 @@
 """Rasa input/output channel for the WhatsApp Cloud API.
 
-The webhook verifies, stores and acknowledges; Rasa runs afterwards in worker.py and replies go
-out through the outbox in sender.py. Served by `rasa run` at /webhooks/whatsapp/webhook.
+The webhook verifies, stores, acknowledges and marks the message read; Rasa runs afterwards in
+worker.py (on a thread of its own, so a busy assistant never slows the acknowledgement) and
+replies go out through the outbox in sender.py. Served by `rasa run` at /webhooks/whatsapp/webhook.
 """
 from __future__ import annotations
 
@@ -19,15 +20,16 @@ from sanic.response import HTTPResponse
 from sqlalchemy.exc import SQLAlchemyError
 
 from connectors.whatsapp import outbox, store
-from connectors.whatsapp.background import Leases, cancel_all, log_failure, new_owner
+from connectors.whatsapp.background import Leases, LoopThread, cancel_all, log_failure, new_owner
 from connectors.whatsapp.config import WhatsAppConfig
 from connectors.whatsapp.graph import GraphClient
 from connectors.whatsapp.outbox import OutboxItem
 from connectors.whatsapp.render import render_response
 from connectors.whatsapp.security import SIGNATURE_HEADER, verify_challenge, verify_signature
-from connectors.whatsapp.sender import OutboxSender
-from connectors.whatsapp.updates import parse_delivery
-from connectors.whatsapp.worker import InboundWorker
+from connectors.whatsapp.errors import GraphError
+from connectors.whatsapp.sender import OutboxSender, reengagement_payload
+from connectors.whatsapp.updates import Delivery, parse_delivery
+from connectors.whatsapp.worker import InboundWorker, will_answer
 
 logger = logging.getLogger(__name__)
 
@@ -87,10 +89,13 @@ class WhatsAppInput(InputChannel):
             config: settings from the environment (WhatsAppConfig.from_env), secrets included.
         """
         self.config = config
-        self.graph = GraphClient(config)
+        self.graph = GraphClient(config)  # the webhook's and the sender's, on Sanic's loop
         self.inbound: Optional[InboundWorker] = None
         self.sender: Optional[OutboxSender] = None
         self._tasks: list[asyncio.Task] = []
+        self._reads: set[asyncio.Task] = set()
+        self._turns: Optional[LoopThread] = None
+        self._unsubscribe: Callable[[], None] = lambda: None
 
     def blueprint(self, on_new_message: Callable[[UserMessage], Awaitable[Any]]) -> Blueprint:
         """Return the webhook routes and the listeners that run the background workers."""
@@ -134,25 +139,51 @@ class WhatsAppInput(InputChannel):
             return _rejected("invalid_signature", 403)
         try:
             data = json.loads(body)
-        except ValueError:
+        except (ValueError, RecursionError):  # RecursionError: absurdly deep nesting
             return _rejected("invalid_json", 400)
         try:
             delivery = parse_delivery(data)
-        except ValueError:
+        except (ValueError, RecursionError):
             return _rejected("invalid_body", 400)
         try:
-            saved = await asyncio.to_thread(store.save_delivery, body, delivery, self.config.phone_number_id)
+            saved = await asyncio.to_thread(store.save_delivery, body, delivery, self.config.phone_number_id,
+                                            None, self._reengagement)
         except SQLAlchemyError as exc:
             log_failure("whatsapp.webhook.store_failed", exc, logging.ERROR)
             return response.json({"error": "store_unavailable"}, status=503)  # Meta retries it
         logger.debug("whatsapp.webhook.accepted new=%s duplicates=%s statuses=%s other_numbers=%s "
-                     "skipped=%s", saved.new_messages, saved.duplicates, saved.statuses,
-                     saved.other_numbers, delivery.skipped)
+                     "skipped=%s templates=%s", saved.new_messages, saved.duplicates, saved.statuses,
+                     saved.other_numbers, delivery.skipped, saved.templates)
         for error in delivery.errors:
             logger.warning("whatsapp.webhook.error code=%s title=%s", error.code, error.title)
         if saved.new_messages and self.inbound is not None:
             self.inbound.wake()
+        if saved.templates:
+            self._wake_sender()
+        self._mark_read(delivery, saved)
         return response.json({"status": "ok"})
+
+    def _reengagement(self, wa_id: str) -> Optional[Dict[str, Any]]:
+        """Return the re-engagement template body for wa_id, if one is configured."""
+        return reengagement_payload(self.config, wa_id)
+
+    def _mark_read(self, delivery: Delivery, saved: store.SavedDelivery) -> None:
+        """Mark each accepted message that will be answered read, with the typing indicator."""
+        fresh = set(saved.fresh)
+        for message in delivery.messages:
+            if message.wamid in fresh and will_answer(message.kind, message.text, message.metadata(),
+                                                      message.wa_id in saved.opted_out):
+                fresh.discard(message.wamid)  # a wamid twice in one delivery: once
+                task = asyncio.create_task(self._mark_read_quietly(message.wamid))
+                self._reads.add(task)
+                task.add_done_callback(self._reads.discard)
+
+    async def _mark_read_quietly(self, wamid: str) -> None:
+        """Mark read; a failure only costs the blue ticks and the typing dots."""
+        try:
+            await self.graph.mark_read(wamid, typing=True)
+        except GraphError as exc:
+            logger.info("whatsapp.read.failed wamid=%s code=%s", wamid, exc.code)
 
     async def start(self, on_new_message: Callable[[UserMessage], Awaitable[Any]], app: Sanic) -> None:
         """Start the inbound worker, the outbox sender and the lease heartbeat."""
@@ -169,19 +200,42 @@ class WhatsAppInput(InputChannel):
             return agent is None or agent.is_ready()  # no agent at all: a bare app in tests
 
         self.sender = OutboxSender(self.config, self.graph, leases)
-        self.inbound = InboundWorker(self.config, self.graph, leases, on_new_message, self._output,
-                                     tracker_of, ready)
-        self._tasks = [asyncio.create_task(self.inbound.run()), asyncio.create_task(self.sender.run()),
-                       asyncio.create_task(leases.beat_forever())]
-        logger.info("whatsapp.workers.started")
+        # The worker's own Graph client: an aiohttp session belongs to the loop that made it.
+        self.inbound = InboundWorker(self.config, GraphClient(self.config), leases, on_new_message,
+                                     self._output, tracker_of, ready)
+        self._unsubscribe = outbox.subscribe(self._wake_sender)  # also wakes for the management API
+        self._tasks = [asyncio.create_task(self.sender.run()), asyncio.create_task(leases.beat_forever())]
+        if self.config.turns_in_thread:
+            self._turns = LoopThread("whatsapp-turns").start()
+            self._tasks.append(asyncio.ensure_future(self._turns.run(self.inbound.run())))
+        else:
+            self._tasks.append(asyncio.create_task(self.inbound.run()))
+        logger.info("whatsapp.workers.started turns_in_thread=%s", self.config.turns_in_thread)
 
     async def stop(self) -> None:
-        """Let running turns and sends finish briefly, cancel the rest, close the HTTP session."""
-        loops = [loop for loop in (self.inbound, self.sender) if loop is not None]
-        await asyncio.gather(*(loop.stop() for loop in loops), return_exceptions=True)
-        await cancel_all(self._tasks)
+        """Let running turns and sends finish briefly, cancel the rest, close the HTTP sessions."""
+        self._unsubscribe()
+        stops = []
+        if self.inbound is not None:
+            inbound = self.inbound
+            stops.append(self._on_turns(inbound.stop()))
+        if self.sender is not None:
+            stops.append(self.sender.stop())
+        await asyncio.gather(*stops, return_exceptions=True)
+        await cancel_all([*self._tasks, *self._reads])
+        if self.inbound is not None:
+            await asyncio.gather(self._on_turns(self.inbound.graph.close()), return_exceptions=True)
+        if self._turns is not None:
+            await asyncio.to_thread(self._turns.stop)
+            self._turns = None
         await self.graph.close()
         logger.info("whatsapp.workers.stopped")
+
+    async def _on_turns(self, coro: Awaitable[Any]) -> Any:
+        """Run coro where the inbound worker runs (its thread, or this loop)."""
+        if self._turns is None:
+            return await coro
+        return await self._turns.run(coro)  # type: ignore[arg-type]
 
     def get_output_channel(self) -> Optional[OutputChannel]:
         """Return an output channel for messages Rasa sends on its own (API, reminders)."""

@@ -46,6 +46,10 @@ class WhatsAppConfig:
     max_mps: float = DEFAULT_MAX_MPS
     reengagement_template: Optional[str] = None
     reengagement_language: str = "en"
+    # Run Rasa's turns on a thread of their own (default), so the webhook answers at once however
+    # busy the assistant is. Set WHATSAPP_TURNS_IN_THREAD=false with an event broker bound to
+    # Sanic's loop (Rasa's Pika broker); the SQL and Kafka brokers and the lock stores are fine.
+    turns_in_thread: bool = True
 
     @property
     def graph_base(self) -> str:
@@ -85,4 +89,17 @@ class WhatsAppConfig:
             max_mps=max_mps,
             reengagement_template=values.get("WHATSAPP_REENGAGEMENT_TEMPLATE") or None,
             reengagement_language=values.get("WHATSAPP_REENGAGEMENT_LANGUAGE") or "en",
+            turns_in_thread=_flag(values.get("WHATSAPP_TURNS_IN_THREAD"), True),
         )
+
+
+def _flag(value: Optional[str], default: bool) -> bool:
+    """Return a yes/no setting: 1/true/yes/on or 0/false/no/off; unset gives default."""
+    if value is None or not value.strip():
+        return default
+    text = value.strip().lower()
+    if text in ("1", "true", "yes", "on"):
+        return True
+    if text in ("0", "false", "no", "off"):
+        return False
+    raise ConfigError("WHATSAPP_TURNS_IN_THREAD must be true or false")

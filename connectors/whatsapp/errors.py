@@ -6,8 +6,12 @@ Codes and actions: shared/whatsapp/README.md section 14.
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any, Mapping
+
+_LONG_NUMBER = re.compile(r"\+?\d[\d\s().-]{5,}\d")  # phone numbers (and other long ids) in free text
+LOGGED_DETAILS_MAX = 160
 
 
 @dataclass(eq=False)
@@ -36,6 +40,11 @@ class GraphError(Exception):
         """Return a log-safe one-liner: code, HTTP status, message and details."""
         detail = f": {self.details}" if self.details else ""
         return f"[{self.code} / HTTP {self.http_status}] {self.message}{detail}"
+
+    @property
+    def loggable_details(self) -> str:
+        """Return details fit for an INFO+ log line: numbers masked, cut to 160 characters."""
+        return _LONG_NUMBER.sub("<number>", " ".join(self.details.split()))[:LOGGED_DETAILS_MAX]
 
     @property
     def is_retryable(self) -> bool:
@@ -90,13 +99,18 @@ class AuthError(PermanentError):
     """The token or permissions are wrong (190, 0, 3, 10, 200-299, 131005): alert an operator."""
 
 
+class TokenExpired(AuthError):
+    """The access token expired or was revoked (190): hold every send until a new token works."""
+
+
 _BY_CODE: dict[int, type[GraphError]] = {
     # Temporary server problems, maintenance and "unknown error" (retry a few times).
     **dict.fromkeys((1, 2, 131000, 131016, 133004, 131057), RetryableError),
     **dict.fromkeys((4, 80007, 130429), ThrottledError),
     131056: PairRateLimitError,
     131047: ReEngagementRequired,
-    **dict.fromkeys((0, 3, 10, 190, 131005), AuthError),
+    **dict.fromkeys((0, 3, 10, 131005), AuthError),
+    190: TokenExpired,
     # Our payload, the user, the template or the account; listed so the intent is explicit.
     **dict.fromkeys(
         (100, 131008, 131009, 131026, 131045, 131048, 131049, 131050, 131051, 131052, 131053,

@@ -3,13 +3,15 @@
 A row is claimed with a lease before the call and gets Meta's wamid as soon as the call returns.
 Each send carries `biz_opaque_callback_data = outbox:<id>`, so if the process dies between Meta
 accepting a message and us storing its wamid, the status webhook that follows marks the row sent
-and it is not sent again.
+and it is not sent again. An expired access token (190) holds every row in the queue, with one
+alarm line a minute, until a send works again.
 """
 from __future__ import annotations
 
 import asyncio
 import logging
 import random
+import time
 from datetime import timedelta
 from typing import Any, Optional
 
@@ -17,20 +19,24 @@ from actions.db.clock import utcnow
 from connectors.whatsapp import outbox
 from connectors.whatsapp.background import Leases, PollLoop
 from connectors.whatsapp.config import WhatsAppConfig
-from connectors.whatsapp.errors import (AuthError, GraphError, PairRateLimitError, ReEngagementRequired,
-                                        RetryableError, ThrottledError)
+from connectors.whatsapp.errors import (AuthError, GraphError, PairRateLimitError, ReEngagementRequired, RetryableError,
+                                        ThrottledError, TokenExpired)
 from connectors.whatsapp.graph import GraphClient
-from connectors.whatsapp.outbox import OutboxItem, OutboxView
+from connectors.whatsapp.outbox import TEMPLATE_KIND, TEMPLATE_SEQ, OutboxItem, OutboxView
 from connectors.whatsapp.render import render_response
-from connectors.whatsapp.store import CALLBACK_PREFIX, SERVICE_WINDOW
+from connectors.whatsapp.store import CALLBACK_PREFIX, SERVICE_WINDOW, WINDOW_CLOSED
+
+__all__ = ["MAX_ATTEMPTS", "TEMPLATE_SEQ", "WINDOW_CLOSED", "OutboxSender", "Pacer", "backoff",
+           "reengagement_payload"]
 
 logger = logging.getLogger(__name__)
 
 MAX_ATTEMPTS = 10
 BACKOFF_BASE_SECONDS = 0.5
 BACKOFF_CAP_SECONDS = 60.0
-TEMPLATE_SEQ = -1  # one re-engagement template per inbound message, whatever fails after it
-WINDOW_CLOSED = 131047
+TOKEN_HOLD_FIRST_SECONDS = 1.0  # then doubling up to TOKEN_HOLD_MAX_SECONDS while 190 lasts
+TOKEN_HOLD_MAX_SECONDS = 60.0
+ALARM_EVERY_SECONDS = 60.0
 OPT_KINDS = frozenset({"opt_out", "opt_in"})  # the STOP/START confirmations reach opted-out users
 
 
@@ -38,6 +44,16 @@ def backoff(attempt: int, base: float = BACKOFF_BASE_SECONDS, cap: float = BACKO
     """Return the delay before retry number attempt: exponential, capped, with equal jitter."""
     delay = min(cap, base * 2 ** max(attempt - 1, 0))
     return delay / 2 + random.uniform(0, delay / 2)
+
+
+def reengagement_payload(config: WhatsAppConfig, wa_id: str) -> Optional[dict[str, Any]]:
+    """Return the /messages body of the configured re-engagement template for wa_id, or None."""
+    if not config.reengagement_template:
+        return None
+    template = {"type": "template", "template": {"name": config.reengagement_template,
+                                                 "language": {"code": config.reengagement_language}}}
+    [payload] = render_response(wa_id, {"custom": template}).payloads
+    return payload
 
 
 class Pacer:
@@ -60,7 +76,7 @@ class Pacer:
             await asyncio.sleep(slot - now)
 
     def pause(self, seconds: float) -> None:
-        """Hold every send for seconds (throughput limit hit)."""
+        """Hold every send for seconds (throughput limit hit, token expired)."""
         self._paused_until = max(self._paused_until, asyncio.get_running_loop().time() + seconds)
 
 
@@ -74,6 +90,9 @@ class OutboxSender(PollLoop):
         self.config = config
         self.graph = graph
         self.pacer = Pacer(config.max_mps)
+        self.token_hold_first = TOKEN_HOLD_FIRST_SECONDS
+        self._token_failures = 0  # consecutive 190s; 0 once a send works
+        self._last_alarm = float("-inf")
 
     async def find_work(self) -> list[str]:
         """Return recipients whose oldest open row is due."""
@@ -100,7 +119,7 @@ class OutboxSender(PollLoop):
             await asyncio.to_thread(outbox.mark_failed, row.id, owner, None, "opted_out")
             return True
         closed = row.last_inbound_at is not None and utcnow() - row.last_inbound_at > SERVICE_WINDOW
-        if closed and row.kind != "template":
+        if closed and row.kind != TEMPLATE_KIND:
             await self._reengage(row, None)
             return True
         await self.pacer.wait()
@@ -112,11 +131,19 @@ class OutboxSender(PollLoop):
             return True
         except RetryableError as exc:
             return await self._retry(row, exc)
+        except TokenExpired as exc:
+            await self._hold_for_token(row, exc)
+            return False
         except GraphError as exc:
-            level = logging.ERROR if isinstance(exc, AuthError) else logging.WARNING
-            logger.log(level, "whatsapp.send.failed row=%s code=%s details=%s", row.id, exc.code, exc.details)
+            level = logging.ERROR if isinstance(exc, AuthError) else logging.WARNING  # config: alert
+            logger.log(level, "whatsapp.send.failed row=%s code=%s details=%s", row.id, exc.code,
+                       exc.loggable_details)
             await asyncio.to_thread(outbox.mark_failed, row.id, owner, exc.code, "permanent")
             return True
+        if self._token_failures:
+            logger.warning("whatsapp.send.token_ok held_rows_resume=true failures=%s", self._token_failures)
+            self._token_failures = 0
+            self._last_alarm = float("-inf")
         await asyncio.to_thread(outbox.mark_sent, row.id, owner, wamid)
         logger.debug("whatsapp.send.sent row=%s wamid=%s", row.id, wamid)
         return True
@@ -140,17 +167,29 @@ class OutboxSender(PollLoop):
         await asyncio.to_thread(outbox.retry_later, row.id, owner, at, exc.code, type(exc).__name__)
         return False
 
+    async def _hold_for_token(self, row: OutboxView, exc: TokenExpired) -> None:
+        """Keep the row queued and hold every send while the token is refused; alarm once a minute."""
+        self._token_failures += 1
+        hold = min(TOKEN_HOLD_MAX_SECONDS, self.token_hold_first * 2 ** (self._token_failures - 1))
+        self.pacer.pause(hold)
+        now = time.monotonic()
+        if now - self._last_alarm >= ALARM_EVERY_SECONDS:
+            self._last_alarm = now
+            logger.error("whatsapp.send.token_expired code=%s failures=%s hold=%.0fs action=renew "
+                         "WHATSAPP_API_TOKEN; messages stay queued", exc.code, self._token_failures, hold)
+        at = utcnow() + timedelta(seconds=hold)
+        await asyncio.to_thread(outbox.retry_later, row.id, self.leases.owner, at, exc.code, "token_expired",
+                                False)
+
     async def _reengage(self, row: OutboxView, code: Optional[int]) -> None:
         """Record that the 24 h window is closed and queue the re-engagement template if there is one."""
         await asyncio.to_thread(outbox.mark_failed, row.id, self.leases.owner, code or WINDOW_CLOSED,
                                 "window_closed")
-        name = self.config.reengagement_template
-        if not name:
-            logger.warning("whatsapp.send.window_closed row=%s template=none", row.id)
+        payload = reengagement_payload(self.config, row.wa_id) if row.kind != TEMPLATE_KIND else None
+        if payload is None:
+            template = "refused" if row.kind == TEMPLATE_KIND else "none"
+            logger.warning("whatsapp.send.window_closed row=%s template=%s", row.id, template)
             return
-        template = {"type": "template",
-                    "template": {"name": name, "language": {"code": self.config.reengagement_language}}}
-        [payload] = render_response(row.wa_id, {"custom": template}).payloads
-        item = OutboxItem(row.wa_id, row.inbound_wamid, TEMPLATE_SEQ, "template", payload)
+        item = OutboxItem(row.wa_id, row.inbound_wamid, TEMPLATE_SEQ, TEMPLATE_KIND, payload)
         await asyncio.to_thread(outbox.enqueue, [item])
         self.wake()

@@ -9,20 +9,27 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
-from typing import Any, Iterable, Mapping, Optional, Sequence
+from typing import Any, Callable, Iterable, Optional
 
-from sqlalchemy import Table, and_, case, delete, func, insert, or_, select, update
-from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import and_, case, delete, func, insert, or_, select, update
 from sqlalchemy.orm import Session
 
 from actions.db.clock import utcnow
-from actions.db.session import lock_for_write, sessions
+from actions.db.session import lock_for_write
+from connectors.whatsapp.db import channel_sessions, insert_ignore
+from connectors.whatsapp.outbox import TEMPLATE_KIND, TEMPLATE_SEQ, OutboxItem, queue_rows
 from connectors.whatsapp.tables import contacts, inbound, leases, outbox, statuses, webhooks
 from connectors.whatsapp.updates import Delivery, InboundMessage, StatusUpdate, status_rank
 
+__all__ = ["CALLBACK_PREFIX", "SERVICE_WINDOW", "InboundView", "SavedDelivery", "apply_status", "claim_lease",
+           "claim_next_inbound", "extend_leases", "finish_inbound", "insert_ignore", "is_opted_out",
+           "release_lease", "save_delivery", "senders_with_work", "set_opted_out"]
+
 SERVICE_WINDOW = timedelta(hours=24)
 CALLBACK_PREFIX = "outbox:"  # biz_opaque_callback_data on every send names its outbox row
+WINDOW_CLOSED = 131047  # Meta: the 24-hour customer service window is closed
+# wa_id -> the re-engagement template's /messages body for that user (None: none configured)
+Reengage = Callable[[str], Optional[dict[str, Any]]]
 
 
 @dataclass(frozen=True)
@@ -33,6 +40,9 @@ class SavedDelivery:
     duplicates: int = 0
     statuses: int = 0
     other_numbers: int = 0
+    fresh: tuple[str, ...] = ()  # wamids of the new messages that will be answered (not stale)
+    opted_out: frozenset[str] = frozenset()  # their senders who sent STOP and not START since
+    templates: int = 0  # re-engagement templates queued for sends Meta failed with 131047
 
 
 @dataclass(frozen=True)
@@ -51,34 +61,51 @@ class InboundView:
 
 
 def save_delivery(body: bytes, delivery: Delivery, phone_number_id: str,
-                  now: Optional[datetime] = None) -> SavedDelivery:
-    """Store the raw body, every new message, contact and status for our number in one transaction."""
+                  now: Optional[datetime] = None, reengage: Optional[Reengage] = None) -> SavedDelivery:
+    """Store the raw body, every new message, contact and status for our number in one transaction.
+
+    The commit is on disk when this returns (the webhook answers 200 only then). A send that Meta
+    failed with 131047 queues the re-engagement template from reengage, once per turn.
+    """
     now = now or utcnow()
-    new = duplicates = other = 0
+    new = duplicates = other = templates = 0
+    fresh: list[tuple[str, str]] = []
     ours = [s for s in delivery.statuses if s.phone_number_id == phone_number_id and s.wamid]
-    with sessions().begin() as session:
+    with channel_sessions(durable=True).begin() as session:
         lock_for_write(session)
         for message in delivery.messages:
             if message.phone_number_id != phone_number_id or not message.wamid or not message.wa_id:
                 other += 1
                 continue
-            if _save_message(session, message, now):
-                new += 1
-            else:
+            state = _save_message(session, message, now)
+            if state is None:
                 duplicates += 1
+                continue
+            new += 1
+            if state == "pending":
+                fresh.append((message.wamid, message.wa_id))
         for status in ours:
-            apply_status(session, status, now)
+            templates += apply_status(session, status, now, reengage)
         for preference in delivery.preferences:
             if preference.phone_number_id == phone_number_id and preference.category == "marketing_messages":
                 session.execute(update(contacts).where(contacts.c.wa_id == preference.wa_id)
                                 .values(marketing_stopped=preference.value == "stop"))
         session.execute(insert(webhooks).values(received_at=now, body=body, signature_ok=True,
                                                 messages=new, statuses=len(ours)))
-    return SavedDelivery(new, duplicates, len(ours), other)
+        opted_out = _opted_out(session, {wa_id for _, wa_id in fresh})
+    return SavedDelivery(new, duplicates, len(ours), other, tuple(w for w, _ in fresh), opted_out, templates)
 
 
-def _save_message(session: Session, message: InboundMessage, now: datetime) -> bool:
-    """Insert one message unless its wamid is known; record the contact; return True if new."""
+def _opted_out(session: Session, wa_ids: set[str]) -> frozenset[str]:
+    """Return which of these contacts are opted out."""
+    if not wa_ids:
+        return frozenset()
+    c = contacts.c
+    return frozenset(session.scalars(select(c.wa_id).where(c.wa_id.in_(wa_ids), c.opted_out.is_(True))))
+
+
+def _save_message(session: Session, message: InboundMessage, now: datetime) -> Optional[str]:
+    """Insert one message unless its wamid is known; record the contact; return its state if new."""
     sent_at = _from_unix(message.timestamp) or now
     expired = now - sent_at > SERVICE_WINDOW  # Meta retries for days; a stale question gets no answer
     row = {"wamid": message.wamid, "wa_id": message.wa_id, "phone_number_id": message.phone_number_id,
@@ -86,7 +113,7 @@ def _save_message(session: Session, message: InboundMessage, now: datetime) -> b
            "timestamp": message.timestamp, "state": "expired" if expired else "pending", "attempts": 0,
            "received_at": now}
     if not insert_ignore(session, inbound, row, ["wamid"]):
-        return False
+        return None
     contact = {"wa_id": message.wa_id, "user_id": message.user_id, "profile_name": message.profile_name,
                "first_seen": now, "last_seen": now, "last_inbound_at": sent_at, "opted_out": False,
                "marketing_stopped": False}
@@ -98,11 +125,15 @@ def _save_message(session: Session, message: InboundMessage, now: datetime) -> b
             last_seen=now, last_inbound_at=later,
             profile_name=func.coalesce(message.profile_name, c.profile_name),
             user_id=func.coalesce(message.user_id, c.user_id)))
-    return True
+    return row["state"]
 
 
-def apply_status(session: Session, status: StatusUpdate, now: datetime) -> None:
-    """Log a status once per (wamid, status) and move its outbox row forward, never back."""
+def apply_status(session: Session, status: StatusUpdate, now: datetime,
+                 reengage: Optional[Reengage] = None) -> int:
+    """Log a status once per (wamid, status) and move its outbox row forward, never back.
+
+    Return 1 if a failure with 131047 queued the re-engagement template, else 0.
+    """
     insert_ignore(session, statuses, {
         "wamid": status.wamid, "status": status.status, "recipient_id": status.recipient_id,
         "timestamp": status.timestamp, "error_codes": list(status.error_codes), "received_at": now,
@@ -122,6 +153,24 @@ def apply_status(session: Session, status: StatusUpdate, now: datetime) -> None:
             values["last_error_code"] = status.error_codes[0]
         session.execute(update(outbox).where(o.graph_wamid == status.wamid, o.status_rank < rank)
                         .values(**values))
+    if status.status == "failed" and WINDOW_CLOSED in status.error_codes:
+        return _window_closed(session, status.wamid, now, reengage)
+    return 0
+
+
+def _window_closed(session: Session, graph_wamid: str, now: datetime, reengage: Optional[Reengage]) -> int:
+    """Record that a sent message failed as the window had closed; queue the template once per turn."""
+    o = outbox.c
+    row = session.execute(select(o.id, o.wa_id, o.inbound_wamid, o.kind)
+                          .where(o.graph_wamid == graph_wamid).limit(1)).first()
+    if row is None:
+        return 0
+    session.execute(update(outbox).where(o.id == row.id).values(last_error="window_closed"))
+    payload = reengage(row.wa_id) if reengage is not None and row.kind != TEMPLATE_KIND else None
+    if payload is None:
+        return 0  # no template configured: the failure is recorded on the row
+    item = OutboxItem(row.wa_id, row.inbound_wamid, TEMPLATE_SEQ, TEMPLATE_KIND, payload)
+    return queue_rows(session, [item], now)
 
 
 def senders_with_work(now: Optional[datetime] = None, limit: int = 100) -> list[str]:
@@ -130,7 +179,7 @@ def senders_with_work(now: Optional[datetime] = None, limit: int = 100) -> list[
     i = inbound.c
     stmt = (select(i.wa_id).where(_claimable(now)).group_by(i.wa_id)
             .order_by(func.min(i.id)).limit(limit))
-    with sessions()() as session:
+    with channel_sessions()() as session:
         return list(session.scalars(stmt))
 
 
@@ -139,7 +188,7 @@ def claim_next_inbound(wa_id: str, owner: str, ttl: timedelta,
     """Claim this sender's next message in (timestamp, arrival) order, or return None."""
     now = now or utcnow()
     i = inbound.c
-    with sessions().begin() as session:
+    with channel_sessions().begin() as session:
         lock_for_write(session)
         row = session.execute(
             select(inbound, contacts.c.opted_out).join(contacts, contacts.c.wa_id == i.wa_id, isouter=True)
@@ -163,7 +212,7 @@ def claim_next_inbound(wa_id: str, owner: str, ttl: timedelta,
 def finish_inbound(inbound_id: int, owner: str, state: str, error: Optional[str] = None) -> bool:
     """Set a claimed message to done, ignored or back to pending; False if the claim was lost."""
     i = inbound.c
-    with sessions().begin() as session:
+    with channel_sessions().begin() as session:
         result = session.execute(
             update(inbound).where(i.id == inbound_id, i.lease_owner == owner, i.state == "processing")
             .values(state=state, lease_owner=None, lease_until=None, last_error=error,
@@ -174,7 +223,7 @@ def finish_inbound(inbound_id: int, owner: str, state: str, error: Optional[str]
 def set_opted_out(wa_id: str, opted_out: bool, now: Optional[datetime] = None) -> bool:
     """Opt a contact out (STOP) or back in (START); return True if that changed anything."""
     c = contacts.c
-    with sessions().begin() as session:
+    with channel_sessions().begin() as session:
         result = session.execute(update(contacts).where(c.wa_id == wa_id, c.opted_out == (not opted_out))
                                  .values(opted_out=opted_out, opted_out_at=(now or utcnow()) if opted_out else None))
         return result.rowcount == 1
@@ -182,7 +231,7 @@ def set_opted_out(wa_id: str, opted_out: bool, now: Optional[datetime] = None) -
 
 def is_opted_out(wa_id: str) -> bool:
     """Return True if the contact sent STOP and not START since."""
-    with sessions()() as session:
+    with channel_sessions()() as session:
         return bool(session.scalar(select(contacts.c.opted_out).where(contacts.c.wa_id == wa_id)))
 
 
@@ -190,7 +239,7 @@ def claim_lease(key: str, owner: str, ttl: timedelta, now: Optional[datetime] = 
     """Take or renew the lease on key unless another live owner holds it."""
     now = now or utcnow()
     row = {"key": key, "owner": owner, "until": now + ttl}
-    with sessions().begin() as session:
+    with channel_sessions().begin() as session:
         lock_for_write(session)
         if insert_ignore(session, leases, row, ["key"]):
             return True
@@ -201,7 +250,7 @@ def claim_lease(key: str, owner: str, ttl: timedelta, now: Optional[datetime] = 
 
 def release_lease(key: str, owner: str) -> None:
     """Give up a lease if we still hold it."""
-    with sessions().begin() as session:
+    with channel_sessions().begin() as session:
         session.execute(delete(leases).where(leases.c.key == key, leases.c.owner == owner))
 
 
@@ -210,7 +259,7 @@ def extend_leases(owner: str, keys: Iterable[str], inbound_ids: Iterable[int],
     """Push back the expiry of everything this process still works on (the heartbeat)."""
     keys, inbound_ids, outbox_ids = list(keys), list(inbound_ids), list(outbox_ids)
     until = utcnow() + ttl
-    with sessions().begin() as session:
+    with channel_sessions().begin() as session:
         lock_for_write(session)
         if keys:
             session.execute(update(leases).where(leases.c.key.in_(keys), leases.c.owner == owner)
@@ -219,21 +268,6 @@ def extend_leases(owner: str, keys: Iterable[str], inbound_ids: Iterable[int],
             if ids:
                 session.execute(update(table).where(table.c.id.in_(ids), table.c.lease_owner == owner)
                                 .values(lease_until=until))
-
-
-def insert_ignore(session: Session, table: Table, row: Mapping[str, Any], keys: Sequence[str]) -> bool:
-    """Insert row unless a row with the same unique keys exists; return True if it was inserted."""
-    dialect = session.get_bind().dialect.name
-    if dialect in ("sqlite", "postgresql"):
-        build = sqlite.insert if dialect == "sqlite" else postgresql.insert
-        result = session.execute(build(table).values(**row).on_conflict_do_nothing(index_elements=list(keys)))
-        return result.rowcount == 1
-    try:
-        with session.begin_nested():
-            session.execute(insert(table).values(**row))
-        return True
-    except IntegrityError:
-        return False
 
 
 def _claimable(now: datetime) -> Any:

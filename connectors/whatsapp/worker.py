@@ -19,6 +19,7 @@ from rasa.shared.core.constants import ACTION_LISTEN_NAME
 from rasa.shared.core.events import ActionExecuted, BotUttered, Event, UserUttered
 from rasa.shared.core.trackers import DialogueStateTracker
 
+from connectors.management import handoff
 from connectors.whatsapp import store
 from connectors.whatsapp.background import STOP_GRACE_SECONDS, Leases, PollLoop, log_failure
 from connectors.whatsapp.config import WhatsAppConfig
@@ -32,10 +33,14 @@ logger = logging.getLogger(__name__)
 MAX_ATTEMPTS = 3
 STOP_WORDS = frozenset({"STOP", "UNSUBSCRIBE", "STOP ALL", "STOPALL", "OPT OUT", "OPTOUT"})
 START_WORDS = frozenset({"START", "SUBSCRIBE", "UNSTOP"})
-SILENT_KINDS = frozenset({"reaction", "system"})  # no reply expected
-NOT_UNDERSTOOD_KINDS = frozenset({"location", "contacts", "sticker", "order", "unsupported"})
+SILENT_KINDS = frozenset({"system"})  # no reply expected (also a removed reaction: no emoji)
+NOT_UNDERSTOOD_KINDS = frozenset({"location", "contacts", "sticker", "reaction", "order", "unsupported"})
 DOWNLOAD_KINDS = frozenset({"image", "document", "audio", "video"})
 CHOICE_KINDS = frozenset({"button_reply", "list_reply", "template_button"})
+# What Rasa reads for a photo, document, voice note or video sent without a caption: an "inform"
+# with no entities. A form asking for a file (the defect form's photo step) takes the file from
+# metadata["media"]; anywhere else a stray inform shows the menu.
+MEDIA_ONLY_TEXT = "/inform"
 OPTED_OUT_TEXT = "You will not get any more messages from us. Send START to talk to us again."
 OPTED_IN_TEXT = "Welcome back! Send hi to see the menu."
 NOT_UNDERSTOOD_TEXT = ("Sorry, I can't read that kind of message. Please send text, tap an option, "
@@ -107,9 +112,9 @@ class InboundWorker(PollLoop):
     async def handle(self, message: InboundView) -> str:
         """Answer one message (STOP/START, a notice, or a Rasa turn); return its final state."""
         wa_id, kind = message.wa_id, message.kind
-        if kind in SILENT_KINDS:
+        if is_silent(kind, message.meta):
             return "ignored"
-        word = " ".join(message.text.split()).upper() if kind == "text" else ""
+        word = command_word(kind, message.text)
         # Confirm first, then flip the flag: the confirmation is keyed by this wamid, so a retry
         # after a crash in between repeats neither.
         if word in STOP_WORDS:
@@ -123,7 +128,10 @@ class InboundWorker(PollLoop):
             await self._say(message, OPTED_IN_TEXT, "opt_in")
             await asyncio.to_thread(store.set_opted_out, wa_id, False)
             return "done"
-        self._mark_read(message.wamid)
+        if await asyncio.to_thread(handoff.is_paused, wa_id):
+            return "done"  # a person has this chat: stored and listed for staff, no bot turn
+        if message.attempts > 1:
+            self._mark_read(message.wamid)  # the first time, the webhook did it on accepting it
         if kind in NOT_UNDERSTOOD_KINDS:
             await self._say(message, NOT_UNDERSTOOD_TEXT, "notice")
             return "done"
@@ -139,6 +147,8 @@ class InboundWorker(PollLoop):
         if kind in DOWNLOAD_KINDS:
             metadata["media"] = await self._download(message)
         text = choice_text(message.text) if kind in CHOICE_KINDS else message.text
+        if kind in DOWNLOAD_KINDS and not text.strip():
+            text = MEDIA_ONLY_TEXT
         await self.on_new_message(UserMessage(text, output, wa_id, input_channel="whatsapp",
                                               message_id=message.wamid, metadata=metadata))
         return "done"
@@ -180,6 +190,28 @@ class InboundWorker(PollLoop):
         path = await asyncio.to_thread(save_media, self.config.media_dir, media_id, mime, data)
         described.update(mime_type=mime or described["mime_type"], path=str(path))
         return described
+
+
+def is_silent(kind: str, meta: dict[str, Any]) -> bool:
+    """Return True for messages that get no answer at all: system notices, removed reactions."""
+    if kind == "reaction":
+        return not (meta.get("details") or {}).get("emoji")
+    return kind in SILENT_KINDS
+
+
+def command_word(kind: str, text: str) -> str:
+    """Return a text message in upper case with single spaces, to compare with STOP and START."""
+    return " ".join(text.split()).upper() if kind == "text" else ""
+
+
+def will_answer(kind: str, text: str, meta: dict[str, Any], opted_out: bool) -> bool:
+    """Return True if a new message will get a reply (so showing the typing indicator is honest)."""
+    if is_silent(kind, meta):
+        return False
+    word = command_word(kind, text)
+    if opted_out:
+        return word in START_WORDS
+    return True
 
 
 def choice_text(text: str) -> str:

@@ -14,6 +14,7 @@ from connectors.whatsapp.errors import (
     ReEngagementRequired,
     RetryableError,
     ThrottledError,
+    TokenExpired,
 )
 
 
@@ -50,7 +51,7 @@ def envelope(code: int, details: str | None = "details", subcode: int | None = N
         (131050, 400, PermanentError, False),
         (131051, 400, PermanentError, False),
         (133010, 400, PermanentError, False),
-        (190, 401, AuthError, False),
+        (190, 401, TokenExpired, False),
         (0, 400, AuthError, False),
         (3, 400, AuthError, False),
         (10, 400, AuthError, False),

@@ -149,7 +149,7 @@ async def test_bad_token_is_refused_with_190(graph, http, headers: dict[str, str
     """A wrong or missing access token gets HTTP 401 and code 190, and nothing is delivered."""
     status, body = await send(http, graph, TEXT, headers=headers)
     assert (status, body["error"]["code"]) == (401, 190)
-    assert GraphError.from_response(status, body).__class__.__name__ == "AuthError"
+    assert GraphError.from_response(status, body).__class__.__name__ == "TokenExpired"
     assert graph.sent_to(USER) == []
 
 

@@ -196,11 +196,12 @@ async def test_a_tapped_short_id_becomes_its_number_and_payloads_pass_through(se
 
 
 @pytest.mark.parametrize(("kind", "name"), [("location", "location"), ("contacts", "contacts"),
-                                            ("media", "sticker"), ("unsupported", "unsupported"),
+                                            ("media", "sticker"), ("reaction", "reaction"),
+                                            ("unsupported", "unsupported"),
                                             ("unsupported", "unknown_type"), ("order", "order")])
 @pytest.mark.asyncio
 async def test_kinds_the_assistant_cannot_read_get_a_polite_note(served, kind, name):
-    """Locations, contacts, stickers and unknown types are acked and answered with what we understand."""
+    """Locations, contacts, stickers, reactions and unknown types are acked and told what we understand."""
     assert await served.post(delivery(message(kind, name, ASHA))) == (200, {"status": "ok"})
     [reply] = await served.graph.messages_to(ASHA)
     assert reply["text"]["body"] == NOT_UNDERSTOOD_TEXT
@@ -208,9 +209,9 @@ async def test_kinds_the_assistant_cannot_read_get_a_polite_note(served, kind, n
 
 
 @pytest.mark.asyncio
-async def test_a_reaction_is_acked_and_ignored(served):
-    """A reaction gets 200 and no answer at all."""
-    assert await served.post(delivery(message("reaction", "reaction", ASHA))) == (200, {"status": "ok"})
+async def test_a_removed_reaction_is_acked_and_ignored(served):
+    """Taking a reaction back gets 200 and no answer, not even the typing indicator."""
+    assert await served.post(delivery(message("reaction", "removed", ASHA))) == (200, {"status": "ok"})
     await quiet()
     assert served.graph.requests == [] and served.assistant.received == []
 

@@ -14,6 +14,7 @@ from alembic import command
 from alembic.config import Config
 
 from actions.db.session import reset_engine
+from connectors.whatsapp.db import reset_channel_engines
 from connectors.whatsapp.security import signature_for
 from tests.fakes.graph_state import DEFAULT_PHONE_NUMBER_ID
 
@@ -107,6 +108,8 @@ def database(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     url = f"sqlite:///{tmp_path / 'channel.db'}"
     monkeypatch.setenv("DATABASE_URL", url)
     reset_engine()
+    reset_channel_engines()
     migrate(url)
     yield url
     reset_engine()
+    reset_channel_engines()

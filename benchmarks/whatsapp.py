@@ -1,0 +1,408 @@
+"""Benchmark the WhatsApp channel next to the REST channel (not a test; prints a table).
+
+Run: .venv/bin/python benchmarks/whatsapp.py [--quick] [--profile]
+
+One real stack for the whole run (tests/harness.py: migrated and seeded SQLite, the action server,
+`rasa run` with the same model serving both channels) and the Graph API stand-in in its own process,
+all on 127.0.0.1. Every message is "hi" from a new number: a session start (one action server call),
+a greeting and the main menu, i.e. two WhatsApp messages or one REST answer per turn.
+
+  ack latency      2,000 signed deliveries over 10 s (200/s offered), one message each, from
+                   distinct senders; time from sending the POST to reading its 200.
+  reply latency    200 deliveries over 10 s (20/s); time from sending the POST to the stand-in
+                   receiving the first reply message (and the last message of the turn).
+  throughput       600 turns offered at once (REST: 16 concurrent clients; WhatsApp: all POSTed
+                   up front); turns answered per second between the 10% and 90% completion marks.
+
+Targets (issue 4): ack p99 <= 25 ms, reply p50 <= 60 ms, WhatsApp throughput >= 1.0x REST.
+`--profile` runs `rasa run` under py-spy when it is installed (benchmarks/README-profiling: not
+part of requirements.lock; `pip install py-spy==0.3.14` into the venv to use it).
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import secrets
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Optional
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+import aiohttp  # noqa: E402
+
+from tests.harness import free_port, keep_logs, running_stack, wait_http  # noqa: E402
+
+PHONE_NUMBER_ID = "109876543210"
+WABA_ID = "102030405060"
+REPLIES_PER_TURN = 2  # greeting + main menu for a new number's "hi"
+
+
+# --- the stand-in, in its own process -----------------------------------------------------------
+
+def serve_graph(port: int, token: str) -> None:
+    """Serve the Graph stand-in plus a compact /_bench/arrivals feed of accepted sends."""
+    from aiohttp import web
+
+    from simulator.graph_api import make_app
+    from simulator.graph_state import STATE, digits
+
+    app = make_app(token, PHONE_NUMBER_ID)
+    arrivals: list[tuple[float, str, bool]] = []  # (receive time, to, is a send)
+
+    def listen(record: Any) -> None:
+        body = record.body if isinstance(record.body, dict) else {}
+        arrivals.append((record.time, digits(body.get("to") or ""), "status" not in body))
+
+    app[STATE].listeners.append(listen)
+    app[STATE].records = _Forgetful()  # the run makes ~20k calls: keep none of them
+
+    async def feed(request: web.Request) -> web.Response:
+        since = int(request.query.get("since", "0"))
+        return web.json_response({"arrivals": arrivals[since:]})
+
+    app.router.add_get("/_bench/arrivals", feed)
+    web.run_app(app, host="127.0.0.1", port=port, print=None, access_log=None)
+
+
+class _Forgetful(list):
+    """A records list that keeps nothing (the feed above keeps what the benchmark needs)."""
+
+    def append(self, _item: Any) -> None:  # noqa: D102
+        pass
+
+
+# --- helpers -----------------------------------------------------------------------------------
+
+def pct(values: list[float], q: float) -> float:
+    """Return the q-th percentile (inclusive method) of values, or nan when empty."""
+    if len(values) < 2:
+        return values[0] if values else float("nan")
+    return statistics.quantiles(values, n=100, method="inclusive")[int(q) - 1]
+
+
+def delivery_bytes(wa_id: str, n: int, text: str = "hi") -> bytes:
+    """Return one webhook body carrying a text from wa_id."""
+    now = str(int(time.time()))
+    value = {
+        "messaging_product": "whatsapp",
+        "metadata": {"display_phone_number": "15550001234", "phone_number_id": PHONE_NUMBER_ID},
+        "contacts": [{"profile": {"name": "Bench User"}, "wa_id": wa_id}],
+        "messages": [{"from": wa_id, "id": f"wamid.bench{n}{secrets.token_hex(8)}", "timestamp": now,
+                      "type": "text", "text": {"body": text}}],
+    }
+    body = {"object": "whatsapp_business_account",
+            "entry": [{"id": WABA_ID, "changes": [{"field": "messages", "value": value}]}]}
+    return json.dumps(body).encode()
+
+
+def senders(prefix: str, count: int) -> list[str]:
+    """Return count distinct unregistered numbers."""
+    return [f"91{prefix}{n:06d}" for n in range(count)]
+
+
+@dataclass
+class Bench:
+    """The running pieces and how to reach them."""
+
+    rasa_url: str
+    graph_url: str
+    app_secret: str
+    http: aiohttp.ClientSession
+    seen: int = 0  # arrivals already read
+    first: dict = None  # type: ignore[assignment]  # wa_id -> first reply time
+    last: dict = None  # type: ignore[assignment]  # wa_id -> (count, last reply time)
+    reads: int = 0
+
+    def __post_init__(self) -> None:
+        self.first, self.last = {}, {}
+
+    @property
+    def webhook(self) -> str:
+        return f"{self.rasa_url}/webhooks/whatsapp/webhook"
+
+    def signed(self, raw: bytes) -> dict[str, str]:
+        from connectors.whatsapp.security import signature_for
+
+        return {"Content-Type": "application/json", "X-Hub-Signature-256": signature_for(self.app_secret, raw)}
+
+    async def post(self, raw: bytes, headers: dict[str, str]) -> tuple[float, float, int]:
+        """POST one delivery; return (sent at, seconds to the answer, HTTP status)."""
+        sent = time.time()
+        start = time.perf_counter()
+        async with self.http.post(self.webhook, data=raw, headers=headers) as response:
+            await response.read()
+            return sent, time.perf_counter() - start, response.status
+
+    async def poll(self) -> None:
+        """Read new arrivals at the stand-in into first/last per recipient."""
+        async with self.http.get(f"{self.graph_url}/_bench/arrivals", params={"since": str(self.seen)}) as r:
+            arrivals = (await r.json())["arrivals"]
+        self.seen += len(arrivals)
+        for at, to, is_send in arrivals:
+            if not is_send:
+                self.reads += 1
+                continue
+            self.first.setdefault(to, at)
+            count, _ = self.last.get(to, (0, 0.0))
+            self.last[to] = (count + 1, at)
+
+    async def wait_turns(self, wa_ids: list[str], timeout: float) -> int:
+        """Wait until every wa_id got a whole turn (or timeout); return how many did."""
+        deadline = time.monotonic() + timeout
+        while True:
+            await self.poll()
+            done = sum(self.last.get(w, (0, 0))[0] >= REPLIES_PER_TURN for w in wa_ids)
+            if done == len(wa_ids) or time.monotonic() > deadline:
+                return done
+            await asyncio.sleep(0.2)
+
+    async def rest(self, sender: str, text: str = "hi") -> float:
+        """Send one REST turn; return when it was answered (time.time())."""
+        async with self.http.post(f"{self.rasa_url}/webhooks/rest/webhook",
+                                  json={"sender": sender, "message": text}) as response:
+            replies = await response.json()
+            assert response.status == 200 and replies, (response.status, replies)
+        return time.time()
+
+
+async def offer(bench: Bench, bodies: list[bytes], rate: float) -> list[tuple[float, float, int]]:
+    """POST the bodies at a steady rate (each on schedule, not after the previous answer)."""
+    signed = [(raw, bench.signed(raw)) for raw in bodies]
+    loop = asyncio.get_running_loop()
+    start = loop.time() + 0.05
+    tasks = []
+    for n, (raw, headers) in enumerate(signed):
+        delay = start + n / rate - loop.time()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        tasks.append(asyncio.create_task(bench.post(raw, headers)))
+    return list(await asyncio.gather(*tasks))
+
+
+def steady_rate(done_times: list[float]) -> float:
+    """Return completions per second between the 10% and 90% marks."""
+    times = sorted(done_times)
+    lo, hi = int(len(times) * 0.1), int(len(times) * 0.9) - 1
+    if hi <= lo or times[hi] <= times[lo]:
+        return float("nan")
+    return (hi - lo) / (times[hi] - times[lo])
+
+
+# --- phases ------------------------------------------------------------------------------------
+
+async def warm_up(bench: Bench) -> None:
+    """Load the model's code paths, the action server and both channels once."""
+    users = senders("5000", 20)
+    for n, user in enumerate(users):
+        raw = delivery_bytes(user, n)
+        await bench.post(raw, bench.signed(raw))
+        await bench.rest("91" + "6000" + f"{n:06d}")
+    await bench.wait_turns(users, 60)
+
+
+async def reply_latency(bench: Bench, count: int, rate: float) -> dict[str, Any]:
+    """Offer count messages at rate; return first-reply and whole-turn latencies in ms."""
+    users = senders("7100", count)
+    posts = await offer(bench, [delivery_bytes(u, n) for n, u in enumerate(users)], rate)
+    answered = await bench.wait_turns(users, 120)
+    first = [(bench.first[u] - sent) * 1000 for u, (sent, _, _) in zip(users, posts) if u in bench.first]
+    whole = [(bench.last[u][1] - sent) * 1000 for u, (sent, _, _) in zip(users, posts)
+             if bench.last.get(u, (0, 0))[0] >= REPLIES_PER_TURN]
+    return {"first": first, "whole": whole, "answered": answered, "count": count,
+            "ack": [seconds * 1000 for _, seconds, _ in posts]}
+
+
+async def ack_latency(bench: Bench, count: int, rate: float, drain_timeout: float) -> dict[str, Any]:
+    """Offer count messages at rate; return ack latencies (ms), statuses and the drain figures."""
+    users = senders("7200", count)
+    bodies = [delivery_bytes(u, n) for n, u in enumerate(users)]
+    started = time.time()
+    posts = await offer(bench, bodies, rate)
+    offered_for = time.time() - started
+    answered = await bench.wait_turns(users, drain_timeout)
+    done = [bench.last[u][1] for u in users if bench.last.get(u, (0, 0))[0] >= REPLIES_PER_TURN]
+    return {"ack": [seconds * 1000 for _, seconds, _ in posts], "statuses": [s for _, _, s in posts],
+            "offered_for": offered_for, "answered": answered, "count": count,
+            "drained_in": (max(done) - started) if done else float("nan"), "rate": steady_rate(done)}
+
+
+async def rest_throughput(bench: Bench, count: int, clients: int) -> float:
+    """Answer count REST turns with clients concurrent callers; return the steady turns/s."""
+    queue = senders("7300", count)
+    done: list[float] = []
+
+    async def client() -> None:
+        while queue:
+            done.append(await bench.rest(queue.pop()))
+
+    await asyncio.gather(*(client() for _ in range(clients)))
+    return steady_rate(done)
+
+
+async def whatsapp_throughput(bench: Bench, count: int, timeout: float) -> tuple[float, int]:
+    """Offer count WhatsApp turns at once; return the steady turns/s and how many were answered."""
+    users = senders("7400", count)
+    bodies = [delivery_bytes(u, n) for n, u in enumerate(users)]
+    semaphore = asyncio.Semaphore(16)
+
+    async def post(raw: bytes) -> None:
+        async with semaphore:
+            _, _, status = await bench.post(raw, bench.signed(raw))
+            assert status == 200, status
+
+    await asyncio.gather(*(post(raw) for raw in bodies))
+    answered = await bench.wait_turns(users, timeout)
+    done = [bench.last[u][1] for u in users if bench.last.get(u, (0, 0))[0] >= REPLIES_PER_TURN]
+    return steady_rate(done), answered
+
+
+async def idle(bench: Bench, seconds: float = 2.0) -> None:
+    """Let the stack settle between phases."""
+    await asyncio.sleep(seconds)
+    await bench.poll()
+
+
+# --- main --------------------------------------------------------------------------------------
+
+def cpu_busy_share(seconds: float = 1.0) -> float:
+    """Return the share of all CPUs busy over a short window (from /proc/stat)."""
+    def snap() -> tuple[int, int]:
+        fields = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+        return sum(fields), fields[3] + fields[4]
+
+    total0, idle0 = snap()
+    time.sleep(seconds)
+    total1, idle1 = snap()
+    return 1 - (idle1 - idle0) / max(total1 - total0, 1)
+
+
+async def run(args: argparse.Namespace, rasa_url: str, graph_url: str, app_secret: str) -> list[str]:
+    """Run every phase and return the table lines."""
+    scale = 0.25 if args.quick else 1.0
+    connector = aiohttp.TCPConnector(limit=0, force_close=False)
+    timeout = aiohttp.ClientTimeout(total=120)
+    async with aiohttp.ClientSession(connector=connector, timeout=timeout) as http:
+        bench = Bench(rasa_url, graph_url, app_secret, http)
+        await warm_up(bench)
+        await idle(bench)
+        nothing: dict[str, Any] = {"first": [], "whole": [], "ack": [], "answered": 0, "count": 0,
+                                   "statuses": [], "offered_for": 0.0, "drained_in": float("nan"),
+                                   "rate": float("nan")}
+        e2e, ack, rest, wa, wa_answered = dict(nothing), dict(nothing), float("nan"), float("nan"), 0
+        if "e2e" in args.phases:
+            e2e = await reply_latency(bench, int(200 * scale), 20.0)
+            await idle(bench)
+        if "throughput" in args.phases:
+            rest = await rest_throughput(bench, int(600 * scale), 16)
+            await idle(bench)
+            wa, wa_answered = await whatsapp_throughput(bench, int(600 * scale), 300)
+            await idle(bench)
+        if "ack" in args.phases:
+            ack = await ack_latency(bench, int(2000 * scale), 200.0, 600)
+        reads = bench.reads
+    lines = [
+        "| figure | measured | target |",
+        "|---|---|---|",
+        f"| webhook ack latency at 200 msg/s offered ({ack['count']} deliveries in {ack['offered_for']:.1f} s) "
+        f"| p50 {pct(ack['ack'], 50):.1f} ms, p99 {pct(ack['ack'], 99):.1f} ms, max {max(ack['ack'] or [0]):.0f} ms "
+        f"| p99 <= 25 ms |",
+        f"| non-200 answers in that run | {sum(s != 200 for s in ack['statuses'])} | 0 |",
+        f"| end-to-end first reply at 20 msg/s ({e2e['count']} turns, {e2e['answered']} answered) "
+        f"| p50 {pct(e2e['first'], 50):.1f} ms, p99 {pct(e2e['first'], 99):.1f} ms | p50 <= 60 ms |",
+        f"| end-to-end whole turn (2nd message) at 20 msg/s | p50 {pct(e2e['whole'], 50):.1f} ms, "
+        f"p99 {pct(e2e['whole'], 99):.1f} ms | - |",
+        f"| ack latency at 20 msg/s | p50 {pct(e2e['ack'], 50):.1f} ms, p99 {pct(e2e['ack'], 99):.1f} ms | - |",
+        f"| sustained throughput, REST channel (16 clients) | {rest:.1f} turns/s | - |",
+        f"| sustained throughput, WhatsApp channel ({wa_answered} turns) | {wa:.1f} turns/s "
+        f"({2 * wa:.1f} messages/s) | - |",
+        f"| WhatsApp / REST | {wa / rest:.2f}x | >= 1.0x |",
+        f"| backlog of the 200 msg/s run answered ({ack['answered']}/{ack['count']}) "
+        f"| all in {ack['drained_in']:.1f} s, steady {ack['rate']:.1f} turns/s | - |",
+        f"| mark-as-read calls seen by the stand-in | {reads} | - |",
+    ]
+    return lines
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="a quarter of the counts (a smoke run)")
+    parser.add_argument("--profile", action="store_true", help="record `rasa run` with py-spy if installed")
+    parser.add_argument("--keep-logs", type=Path, help="copy the services' logs here")
+    parser.add_argument("--phases", default="e2e,throughput,ack",
+                        help="comma-separated subset of e2e,throughput,ack (default: all)")
+    parser.add_argument("--serve-graph", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--token", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.serve_graph:
+        serve_graph(args.serve_graph, args.token)
+        return
+
+    token, app_secret, verify = (secrets.token_urlsafe(24) for _ in range(3))
+    graph_port = free_port()
+    graph_url = f"http://127.0.0.1:{graph_port}"
+    load_before = os.getloadavg()
+    busy_before = cpu_busy_share()
+    with tempfile.TemporaryDirectory(prefix="bench-whatsapp-") as tmp:
+        workdir = Path(tmp)
+        graph_log = open(workdir / "graph.log", "wb")
+        graph = subprocess.Popen([sys.executable, __file__, "--serve-graph", str(graph_port), "--token", token],
+                                 cwd=ROOT, stdout=graph_log, stderr=subprocess.STDOUT)
+        try:
+            wait_http(f"{graph_url}/_bench/arrivals", proc=graph)
+            credentials = workdir / "credentials.yml"
+            credentials.write_text("connectors.whatsapp.WhatsAppInput:\nrest:\n")
+            env = {
+                "WHATSAPP_PHONE_NUMBER_ID": PHONE_NUMBER_ID, "WHATSAPP_BUSINESS_ACCOUNT_ID": WABA_ID,
+                "WHATSAPP_API_TOKEN": token, "WHATSAPP_APP_SECRET": app_secret,
+                "WHATSAPP_WEBHOOK_VERIFY_TOKEN": verify, "WHATSAPP_GRAPH_API_URL": graph_url,
+                "WHATSAPP_MEDIA_DIR": str(workdir / "media"), "WHATSAPP_MAX_MPS": "1000",
+            }
+            with running_stack(workdir / "stack", credentials=credentials, extra_env=env) as stack:
+                spy = _start_profiler(args, stack.services["rasa"].proc.pid, workdir)
+                try:
+                    lines = asyncio.run(run(args, stack.rasa_url, graph_url, app_secret))
+                finally:
+                    if spy is not None:
+                        spy.send_signal(signal.SIGINT)
+                        spy.wait(60)
+                        shutil.copy(workdir / "rasa-profile.txt", ROOT / "var" / "rasa-profile.txt")
+                    if args.keep_logs:
+                        keep_logs(workdir / "stack", args.keep_logs)
+        finally:
+            graph.terminate()
+            graph.wait(10)
+            graph_log.close()
+    load_after = os.getloadavg()
+    print("\n".join(lines))
+    print(f"\nmachine: {os.cpu_count()} CPUs shared with other work; load average before "
+          f"{load_before[0]:.2f}, after {load_after[0]:.2f}; CPUs busy just before the run "
+          f"{busy_before:.0%}. Rasa, the action server, the stand-in and this load generator all run "
+          f"on those CPUs.")
+
+
+def _start_profiler(args: argparse.Namespace, pid: int, workdir: Path) -> Optional[subprocess.Popen]:
+    """Start py-spy on pid (raw collapsed stacks) when asked and available."""
+    if not args.profile:
+        return None
+    spy = shutil.which("py-spy", path=str(Path(sys.executable).parent)) or shutil.which("py-spy")
+    if spy is None:
+        print("py-spy is not installed; running without a profile", file=sys.stderr)
+        return None
+    return subprocess.Popen([spy, "record", "--pid", str(pid), "--format", "raw", "--rate", "100", "--threads",
+                             "--output", str(workdir / "rasa-profile.txt")],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+if __name__ == "__main__":
+    main()

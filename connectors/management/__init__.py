@@ -1,0 +1,18 @@
+"""Operator side of the WhatsApp assistant: the management API channel, handoff and notifications.
+
+credentials.yml key: connectors.management.ManagementInput (mounted at /api/whatsapp).
+"""
+from __future__ import annotations
+
+from typing import Any
+
+__all__ = ["ManagementInput"]
+
+
+def __getattr__(name: str) -> Any:
+    """Import the channel (and Rasa) only when asked, so the worker's is_paused stays light."""
+    if name in __all__:
+        from connectors.management import channel
+
+        return getattr(channel, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -1,0 +1,68 @@
+"""Management channel settings, read from the environment only.
+
+MANAGEMENT_API_TOKEN switches the API on: without it every API route answers 404 `api_disabled`
+(the routes stay registered so the answer is explicit). Handoff hand-back and notifications run
+either way, since they serve customers rather than the API.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from typing import Mapping, Optional
+
+from rasa.shared.exceptions import RasaException
+
+MIN_TOKEN_LENGTH = 16
+DEFAULT_IDLE_MINUTES = 30.0
+DEFAULT_SCAN_SECONDS = 60.0
+
+
+class ConfigError(RasaException):
+    """The management channel cannot start: a setting is invalid."""
+
+
+@dataclass(frozen=True)
+class ManagementConfig:
+    """Everything the management channel needs; the token is left out of repr."""
+
+    api_token: Optional[str] = field(default=None, repr=False)
+    handoff_idle_minutes: float = DEFAULT_IDLE_MINUTES
+    notify_scan_seconds: float = DEFAULT_SCAN_SECONDS  # 0 turns notifications off
+    notify_template: Optional[str] = None
+    notify_template_language: str = "en"
+    tracker_db_url: Optional[str] = field(default=None, repr=False)  # else the agent's SQL tracker store
+
+    @property
+    def api_enabled(self) -> bool:
+        """Return True when a token is configured."""
+        return bool(self.api_token)
+
+    @classmethod
+    def from_env(cls, environ: Optional[Mapping[str, str]] = None) -> ManagementConfig:
+        """Build the settings from MANAGEMENT_API_TOKEN, HANDOFF_IDLE_MINUTES, NOTIFY_* and TRACKER_DB_URL."""
+        env = environ if environ is not None else os.environ
+        token = (env.get("MANAGEMENT_API_TOKEN") or "").strip() or None
+        if token is not None and len(token) < MIN_TOKEN_LENGTH:
+            raise ConfigError(f"MANAGEMENT_API_TOKEN must be at least {MIN_TOKEN_LENGTH} characters")
+        return cls(
+            api_token=token,
+            handoff_idle_minutes=_positive(env, "HANDOFF_IDLE_MINUTES", DEFAULT_IDLE_MINUTES),
+            notify_scan_seconds=_positive(env, "NOTIFY_SCAN_SECONDS", DEFAULT_SCAN_SECONDS, allow_zero=True),
+            notify_template=(env.get("NOTIFY_TEMPLATE") or "").strip() or None,
+            notify_template_language=(env.get("NOTIFY_TEMPLATE_LANGUAGE") or "").strip() or "en",
+            tracker_db_url=(env.get("TRACKER_DB_URL") or "").strip() or None,
+        )
+
+
+def _positive(env: Mapping[str, str], name: str, default: float, allow_zero: bool = False) -> float:
+    """Return a number setting, its default when unset, or fail naming the variable."""
+    raw = (env.get(name) or "").strip()
+    if not raw:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be a number") from None
+    if value < 0 or (value == 0 and not allow_zero):
+        raise ConfigError(f"{name} must be above 0")
+    return value
