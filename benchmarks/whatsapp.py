@@ -290,7 +290,7 @@ def cpu_busy_share(seconds: float = 1.0) -> float:
 async def run(args: argparse.Namespace, rasa_url: str, graph_url: str, app_secret: str) -> list[str]:
     """Run every phase and return the table lines."""
     scale = 0.25 if args.quick else 1.0
-    connector = aiohttp.TCPConnector(limit=0, force_close=False)
+    connector = aiohttp.TCPConnector(limit=64, force_close=False)
     timeout = aiohttp.ClientTimeout(total=120)
     async with aiohttp.ClientSession(connector=connector, timeout=timeout) as http:
         bench = Bench(rasa_url, graph_url, app_secret, http)

@@ -84,7 +84,7 @@ def _insert_defect(
         .where(Order.ref == order_ref, visible_to(wa_id, Customer.company))
     )
     with sessions().begin() as session:
-        lock_for_write(session)
+        lock_for_write(session, "ref:DEF")
         order_id = session.scalar(order_stmt)
         if order_id is None:
             return None

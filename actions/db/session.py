@@ -5,9 +5,9 @@ from __future__ import annotations
 import os
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Any, Optional
 
-from sqlalchemy import create_engine, event
+from sqlalchemy import create_engine, event, text
 from sqlalchemy.engine import Connection, Engine, make_url
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -65,13 +65,20 @@ def sessions() -> sessionmaker:
     return sessionmaker(engine(), future=True, expire_on_commit=False)
 
 
-def lock_for_write(session: Session) -> None:
-    """Take the write lock before this transaction reads anything (SQLite: BEGIN IMMEDIATE).
+def lock_for_write(session: Session, key: Optional[str] = None) -> None:
+    """Take the write lock before this transaction reads anything.
 
-    Call first inside `with sessions().begin()`, so a value read and then
-    written (the last DEF- number) cannot change underneath the writer.
+    Call first inside `with sessions().begin()`, so a value read and then written (the last DEF-
+    number, a sender's next message) cannot change underneath the writer. SQLite: BEGIN IMMEDIATE,
+    one writer for the whole file. PostgreSQL: a transaction-scoped advisory lock on `key`, so
+    writers of the same key (one sender, one ref prefix) queue and others run in parallel.
     """
-    session.connection(execution_options={"sqlite_begin": "IMMEDIATE"})
+    connection = session.connection(execution_options={"sqlite_begin": "IMMEDIATE"})
+    if key is not None and connection.dialect.name == "postgresql":
+        connection.execute(_ADVISORY_LOCK, {"key": key})
+
+
+_ADVISORY_LOCK = text("SELECT pg_advisory_xact_lock(hashtext(:key))")
 
 
 def reset_engine() -> None:

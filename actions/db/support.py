@@ -18,7 +18,7 @@ def create_ticket(wa_id: str, description: str) -> TicketView:
 
 def _insert_ticket(wa_id: str, description: str) -> TicketView:
     with sessions().begin() as session:
-        lock_for_write(session)
+        lock_for_write(session, "ref:TCK")
         ticket = SupportTicket(
             ref=next_ref(session, SupportTicket.ref, "TCK"),
             wa_id=wa_id,

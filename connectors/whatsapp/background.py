@@ -10,10 +10,13 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import gc
 import logging
+import math
 import os
 import socket
 import threading
+import time
 import uuid
 from datetime import timedelta
 from typing import Any, Awaitable, Coroutine, Iterable, Optional, TypeVar
@@ -24,6 +27,7 @@ logger = logging.getLogger(__name__)
 
 LEASE_TTL = timedelta(seconds=10)  # how long a crashed instance's work stays locked
 POLL_SECONDS = 0.2
+MIN_LOOK_INTERVAL = 0.01  # seconds between two searches for work
 STOP_GRACE_SECONDS = 10.0
 T = TypeVar("T")
 
@@ -85,22 +89,40 @@ class PollLoop:
     async def run(self) -> None:
         """Run until cancelled."""
         self._loop = asyncio.get_running_loop()
+        last_look = float("-inf")
         while not self.stopping:
             self._event.clear()
-            try:
-                keys = await self.find_work()
-            except Exception as exc:  # noqa: BLE001 - a failed poll (db busy) is retried next time
-                log_failure(f"whatsapp.{self.name}.poll_failed", exc)
-                keys = []
-            for key in keys:
-                if key not in self._active and len(self._active) < self.concurrency and not self.stopping:
-                    task = asyncio.create_task(self._drain_logged(key))
-                    self._active[key] = task
-                    task.add_done_callback(lambda _t, k=key: self._active.pop(k, None))
+            if len(self._active) < self.concurrency:  # all slots busy: a freed slot wakes us
+                pause = last_look + MIN_LOOK_INTERVAL - self._loop.time()
+                if pause > 0:  # a burst of wake-ups costs one query per interval, not one each
+                    await asyncio.sleep(pause)
+                last_look = self._loop.time()
+                self._start_drains(await self._find_work_logged())
             try:
                 await asyncio.wait_for(self._event.wait(), self.poll_seconds)
             except asyncio.TimeoutError:
                 pass
+
+    async def _find_work_logged(self) -> list[str]:
+        """Return keys with work; a failed poll (database busy) is retried next time."""
+        try:
+            return await self.find_work()
+        except Exception as exc:  # noqa: BLE001
+            log_failure(f"whatsapp.{self.name}.poll_failed", exc)
+            return []
+
+    def _start_drains(self, keys: list[str]) -> None:
+        """Drain each key that is not being drained, up to the concurrency limit."""
+        for key in keys:
+            if key not in self._active and len(self._active) < self.concurrency and not self.stopping:
+                task = asyncio.create_task(self._drain_logged(key))
+                self._active[key] = task
+                task.add_done_callback(lambda _t, k=key: self._drained(k))
+
+    def _drained(self, key: str) -> None:
+        """Free the key's slot and look for more work."""
+        self._active.pop(key, None)
+        self._event.set()
 
     async def stop(self, grace: float = STOP_GRACE_SECONDS) -> None:
         """Stop taking work, let running drains finish for up to grace seconds, then cancel them."""
@@ -180,6 +202,46 @@ class LoopThread:
         finally:
             self.loop.run_until_complete(self.loop.shutdown_default_executor())
             self.loop.close()
+
+
+class ArrivalRate:
+    """The recent rate of webhook deliveries, decaying exponentially (time constant tau seconds).
+
+    Written by the webhook on Sanic's loop and read by the turn thread: two floats, so a reader
+    can at worst see a rate one delivery off.
+    """
+
+    def __init__(self, tau: float = 0.1) -> None:
+        self.tau = tau
+        self._rate = 0.0
+        self._at = time.monotonic()
+
+    def tick(self) -> None:
+        """Count one delivery now."""
+        now = time.monotonic()
+        self._rate = self._rate * math.exp(-(now - self._at) / self.tau) + 1.0 / self.tau
+        self._at = now
+
+    def per_second(self) -> float:
+        """Return the deliveries per second of the last few tau."""
+        return self._rate * math.exp(-(time.monotonic() - self._at) / self.tau)
+
+
+_frozen = False
+
+
+def freeze_heap_once() -> None:
+    """Move everything alive now (the model, TensorFlow, Rasa) out of the garbage collector's scans.
+
+    A full collection of `rasa run`'s heap holds the GIL for 300-400 ms, long enough for Meta's
+    webhook to wait; afterwards only objects made since are scanned. Done once per process.
+    """
+    global _frozen
+    if not _frozen:
+        _frozen = True
+        gc.collect()
+        gc.freeze()
+        logger.debug("whatsapp.gc.frozen objects=%s", gc.get_freeze_count())
 
 
 def log_failure(event: str, exc: BaseException, level: int = logging.WARNING, **fields: object) -> None:

@@ -20,9 +20,11 @@ from sanic.response import HTTPResponse
 from sqlalchemy.exc import SQLAlchemyError
 
 from connectors.whatsapp import outbox, store
-from connectors.whatsapp.background import Leases, LoopThread, cancel_all, log_failure, new_owner
+from connectors.whatsapp.background import (ArrivalRate, Leases, LoopThread, cancel_all, freeze_heap_once,
+                                            log_failure, new_owner)
 from connectors.whatsapp.config import WhatsAppConfig
 from connectors.whatsapp.graph import GraphClient
+from connectors.whatsapp.ingress import IngressWriter
 from connectors.whatsapp.outbox import OutboxItem
 from connectors.whatsapp.render import render_response
 from connectors.whatsapp.security import SIGNATURE_HEADER, verify_challenge, verify_signature
@@ -96,6 +98,8 @@ class WhatsAppInput(InputChannel):
         self._reads: set[asyncio.Task] = set()
         self._turns: Optional[LoopThread] = None
         self._unsubscribe: Callable[[], None] = lambda: None
+        self._ingress = IngressWriter(config.phone_number_id, self._reengagement)
+        self._arrivals = ArrivalRate()
 
     def blueprint(self, on_new_message: Callable[[UserMessage], Awaitable[Any]]) -> Blueprint:
         """Return the webhook routes and the listeners that run the background workers."""
@@ -137,6 +141,7 @@ class WhatsAppInput(InputChannel):
             return _rejected("missing_signature", 401)
         if not verify_signature(self.config.app_secret, body, signature):
             return _rejected("invalid_signature", 403)
+        self._arrivals.tick()
         try:
             data = json.loads(body)
         except (ValueError, RecursionError):  # RecursionError: absurdly deep nesting
@@ -146,8 +151,7 @@ class WhatsAppInput(InputChannel):
         except (ValueError, RecursionError):
             return _rejected("invalid_body", 400)
         try:
-            saved = await asyncio.to_thread(store.save_delivery, body, delivery, self.config.phone_number_id,
-                                            None, self._reengagement)
+            saved = await self._ingress.save(body, delivery)
         except SQLAlchemyError as exc:
             log_failure("whatsapp.webhook.store_failed", exc, logging.ERROR)
             return response.json({"error": "store_unavailable"}, status=503)  # Meta retries it
@@ -187,6 +191,7 @@ class WhatsAppInput(InputChannel):
 
     async def start(self, on_new_message: Callable[[UserMessage], Awaitable[Any]], app: Sanic) -> None:
         """Start the inbound worker, the outbox sender and the lease heartbeat."""
+        freeze_heap_once()
         leases = Leases(new_owner())
 
         async def tracker_of(sender_id: str) -> Optional[DialogueStateTracker]:
@@ -202,7 +207,7 @@ class WhatsAppInput(InputChannel):
         self.sender = OutboxSender(self.config, self.graph, leases)
         # The worker's own Graph client: an aiohttp session belongs to the loop that made it.
         self.inbound = InboundWorker(self.config, GraphClient(self.config), leases, on_new_message,
-                                     self._output, tracker_of, ready)
+                                     self._output, tracker_of, ready, self._arrivals.per_second)
         self._unsubscribe = outbox.subscribe(self._wake_sender)  # also wakes for the management API
         self._tasks = [asyncio.create_task(self.sender.run()), asyncio.create_task(leases.beat_forever())]
         if self.config.turns_in_thread:
@@ -229,6 +234,7 @@ class WhatsAppInput(InputChannel):
             await asyncio.to_thread(self._turns.stop)
             self._turns = None
         await self.graph.close()
+        await asyncio.to_thread(self._ingress.close)
         logger.info("whatsapp.workers.stopped")
 
     async def _on_turns(self, coro: Awaitable[Any]) -> Any:

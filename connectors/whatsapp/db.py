@@ -11,12 +11,20 @@ Meta gets its 200. So on SQLite the channel keeps two pooled engines on the same
   lapses, a lost wamid comes back with the status webhook, a lost turn is rebuilt from the tracker).
   The next durable commit also makes every earlier one durable, as the WAL is written in order.
 
-Other databases (PostgreSQL) use the business engine for both. Sync code, for asyncio.to_thread.
+Writes go through `writing()`: on SQLite one channel transaction at a time in this process, the
+webhook's save first. SQLite has one writer anyway; queueing in Python instead of in SQLite's busy
+handler (which sleeps 1, 2, 5, 10, 15, 20, 25 ms... between tries) lets the webhook answer in a
+few milliseconds however busy the workers are. Other processes are still kept out by SQLite.
+
+Other databases (PostgreSQL) use the business engine for both and lock rows as usual. Sync code,
+for asyncio.to_thread.
 """
 from __future__ import annotations
 
+import threading
+from contextlib import contextmanager
 from functools import lru_cache
-from typing import Any, Mapping, Sequence
+from typing import Any, Iterator, Mapping, Optional, Sequence
 
 from sqlalchemy import Table, create_engine, event, insert
 from sqlalchemy.dialects import postgresql, sqlite
@@ -25,7 +33,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import QueuePool
 
-from actions.db.session import database_url, sessions
+from actions.db.session import database_url, lock_for_write, sessions
 
 POOL_SIZE = 8  # threads that write at once: the webhook, the workers and the heartbeat
 POOL_OVERFLOW = 32
@@ -37,6 +45,67 @@ def channel_sessions(durable: bool = False) -> sessionmaker:
     if make_url(url).get_backend_name() != "sqlite":
         return sessions()
     return _sqlite_sessions(url, "FULL" if durable else "NORMAL")
+
+
+@contextmanager
+def writing(durable: bool = False, key: Optional[str] = None) -> Iterator[Session]:
+    """Open a write transaction (BEGIN IMMEDIATE on SQLite); commit on exit, roll back on error.
+
+    durable: the webhook's save. It waits for no other channel write of this process, and its
+    commit is on disk when the block ends.
+    key: on PostgreSQL, transactions with the same key (one sender's queue) run one at a time,
+    across every instance sharing the database (an advisory lock held until commit).
+    """
+    factory = channel_sessions(durable)
+    if factory.kw["bind"].dialect.name != "sqlite":
+        with factory.begin() as session:
+            lock_for_write(session, key)
+            yield session
+        return
+    with _gate.held(urgent=durable):
+        with factory.begin() as session:
+            lock_for_write(session)
+            yield session
+
+
+class _WriteGate:
+    """One channel write transaction at a time in this process; urgent ones go first."""
+
+    def __init__(self) -> None:
+        self._condition = threading.Condition()
+        self._busy = False
+        self._urgent_waiting = 0
+        self._local = threading.local()
+
+    @contextmanager
+    def held(self, urgent: bool) -> Iterator[None]:
+        """Hold the gate for the block (re-entrant within one thread)."""
+        if getattr(self._local, "depth", 0):
+            self._local.depth += 1
+            try:
+                yield
+            finally:
+                self._local.depth -= 1
+            return
+        with self._condition:
+            self._urgent_waiting += urgent
+            try:
+                while self._busy or (not urgent and self._urgent_waiting):
+                    self._condition.wait()
+            finally:
+                self._urgent_waiting -= urgent
+            self._busy = True
+        self._local.depth = 1
+        try:
+            yield
+        finally:
+            self._local.depth = 0
+            with self._condition:
+                self._busy = False
+                self._condition.notify_all()
+
+
+_gate = _WriteGate()
 
 
 def reset_channel_engines() -> None:
@@ -51,8 +120,7 @@ def insert_ignore(session: Session, table: Table, row: Mapping[str, Any], keys: 
     """Insert row unless a row with the same unique keys exists; return True if it was inserted."""
     dialect = session.get_bind().dialect.name
     if dialect in ("sqlite", "postgresql"):
-        build = sqlite.insert if dialect == "sqlite" else postgresql.insert
-        result = session.execute(build(table).values(**row).on_conflict_do_nothing(index_elements=list(keys)))
+        result = session.execute(_insert_ignoring(dialect, table, tuple(keys)), dict(row))
         return result.rowcount == 1
     try:
         with session.begin_nested():
@@ -63,6 +131,25 @@ def insert_ignore(session: Session, table: Table, row: Mapping[str, Any], keys: 
 
 
 _built: list[sessionmaker] = []
+
+
+@lru_cache(maxsize=None)
+def _insert_ignoring(dialect: str, table: Table, keys: tuple[str, ...]) -> Any:
+    """Return INSERT ... ON CONFLICT (keys) DO NOTHING for table, built once (values bound per call).
+
+    SQLAlchemy 1.4 cannot cache SQLite's ON CONFLICT construct and compiles it on every call, so
+    the channel's own tables, whose only unique keys besides the row id are `keys`, use the
+    equivalent (and cached) INSERT OR IGNORE; every value of theirs is set, so no NOT NULL or
+    CHECK failure can be ignored by mistake.
+    """
+    if dialect == "sqlite" and table.name in _ONE_UNIQUE_KEY:
+        return insert(table).prefix_with("OR IGNORE")
+    build = sqlite.insert if dialect == "sqlite" else postgresql.insert
+    return build(table).on_conflict_do_nothing(index_elements=list(keys))
+
+
+_ONE_UNIQUE_KEY = frozenset({"whatsapp_inbound", "whatsapp_contacts", "whatsapp_statuses", "whatsapp_outbox",
+                             "whatsapp_leases"})
 
 
 @lru_cache(maxsize=None)

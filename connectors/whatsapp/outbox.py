@@ -21,8 +21,7 @@ from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from actions.db.clock import utcnow
-from actions.db.session import lock_for_write
-from connectors.whatsapp.db import channel_sessions, insert_ignore
+from connectors.whatsapp.db import channel_sessions, insert_ignore, writing
 from connectors.whatsapp.render import render_response
 from connectors.whatsapp.tables import contacts, outbox
 
@@ -69,8 +68,7 @@ def enqueue(items: Sequence[OutboxItem], now: Optional[datetime] = None) -> int:
     """Insert the rows that are not there yet (a re-run turn is a no-op); return how many were new."""
     if not items:
         return 0
-    with channel_sessions().begin() as session:
-        lock_for_write(session)
+    with writing() as session:
         added = queue_rows(session, items, now or utcnow())
     if added:
         _notify()
@@ -135,8 +133,7 @@ def claim_next_outbox(wa_id: str, owner: str, ttl: timedelta,
     stmt = (select(outbox, c.opted_out, c.last_inbound_at)
             .join(contacts, c.wa_id == o.wa_id, isouter=True)
             .where(o.wa_id == wa_id, o.state.in_(OPEN_STATES)).order_by(o.id).limit(1))
-    with channel_sessions().begin() as session:
-        lock_for_write(session)
+    with writing(key=f"out:{wa_id}") as session:
         row = session.execute(stmt).first()
         if row is None:
             return None
@@ -152,7 +149,7 @@ def claim_next_outbox(wa_id: str, owner: str, ttl: timedelta,
 def mark_sent(row_id: int, owner: str, graph_wamid: str, now: Optional[datetime] = None) -> None:
     """Record Meta's wamid for a row we sent (a status webhook may have done it already)."""
     o = outbox.c
-    with channel_sessions().begin() as session:
+    with writing() as session:
         session.execute(update(outbox).where(o.id == row_id, o.lease_owner == owner).values(
             state="sent", graph_wamid=graph_wamid, sent_at=now or utcnow(), lease_owner=None,
             lease_until=None, last_error_code=None, last_error=None))
@@ -170,14 +167,14 @@ def retry_later(row_id: int, owner: str, at: datetime, code: Optional[int], reas
                               "lease_until": None, "last_error_code": code, "last_error": reason[:120]}
     if not count_attempt:
         values["attempts"] = o.attempts - 1
-    with channel_sessions().begin() as session:
+    with writing() as session:
         session.execute(update(outbox).where(o.id == row_id, o.lease_owner == owner).values(**values))
 
 
 def mark_failed(row_id: int, owner: str, code: Optional[int], reason: str) -> None:
     """Give up on a row for good and record why."""
     o = outbox.c
-    with channel_sessions().begin() as session:
+    with writing() as session:
         session.execute(update(outbox).where(o.id == row_id, o.lease_owner == owner).values(
             state="failed", lease_owner=None, lease_until=None, last_error_code=code,
             last_error=reason[:120]))

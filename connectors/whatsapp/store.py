@@ -9,21 +9,20 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
-from typing import Any, Callable, Iterable, Optional
+from typing import Any, Callable, Iterable, Optional, Sequence
 
-from sqlalchemy import and_, case, delete, func, insert, or_, select, update
+from sqlalchemy import String, and_, bindparam, case, delete, func, insert, or_, select, update
 from sqlalchemy.orm import Session
 
 from actions.db.clock import utcnow
-from actions.db.session import lock_for_write
-from connectors.whatsapp.db import channel_sessions, insert_ignore
+from connectors.whatsapp.db import channel_sessions, insert_ignore, writing
 from connectors.whatsapp.outbox import TEMPLATE_KIND, TEMPLATE_SEQ, OutboxItem, queue_rows
 from connectors.whatsapp.tables import contacts, inbound, leases, outbox, statuses, webhooks
 from connectors.whatsapp.updates import Delivery, InboundMessage, StatusUpdate, status_rank
 
 __all__ = ["CALLBACK_PREFIX", "SERVICE_WINDOW", "InboundView", "SavedDelivery", "apply_status", "claim_lease",
            "claim_next_inbound", "extend_leases", "finish_inbound", "insert_ignore", "is_opted_out",
-           "release_lease", "save_delivery", "senders_with_work", "set_opted_out"]
+           "release_lease", "save_deliveries", "save_delivery", "senders_with_work", "set_opted_out"]
 
 SERVICE_WINDOW = timedelta(hours=24)
 CALLBACK_PREFIX = "outbox:"  # biz_opaque_callback_data on every send names its outbox row
@@ -67,45 +66,67 @@ def save_delivery(body: bytes, delivery: Delivery, phone_number_id: str,
     The commit is on disk when this returns (the webhook answers 200 only then). A send that Meta
     failed with 131047 queues the re-engagement template from reengage, once per turn.
     """
+    [saved] = save_deliveries([(body, delivery)], phone_number_id, now, reengage)
+    return saved
+
+
+def save_deliveries(batch: Sequence[tuple[bytes, Delivery]], phone_number_id: str,
+                    now: Optional[datetime] = None, reengage: Optional[Reengage] = None) -> list[SavedDelivery]:
+    """Store several deliveries as save_delivery does, in one transaction (one flush to disk)."""
     now = now or utcnow()
+    with writing(durable=True) as session:
+        return [_save_one(session, body, delivery, phone_number_id, now, reengage) for body, delivery in batch]
+
+
+def _save_one(session: Session, body: bytes, delivery: Delivery, phone_number_id: str, now: datetime,
+              reengage: Optional[Reengage]) -> SavedDelivery:
+    """Store one delivery inside the caller's transaction."""
     new = duplicates = other = templates = 0
-    fresh: list[tuple[str, str]] = []
+    fresh: list[str] = []
+    opted_out: set[str] = set()
     ours = [s for s in delivery.statuses if s.phone_number_id == phone_number_id and s.wamid]
-    with channel_sessions(durable=True).begin() as session:
-        lock_for_write(session)
-        for message in delivery.messages:
-            if message.phone_number_id != phone_number_id or not message.wamid or not message.wa_id:
-                other += 1
-                continue
-            state = _save_message(session, message, now)
-            if state is None:
-                duplicates += 1
-                continue
-            new += 1
-            if state == "pending":
-                fresh.append((message.wamid, message.wa_id))
-        for status in ours:
-            templates += apply_status(session, status, now, reengage)
-        for preference in delivery.preferences:
-            if preference.phone_number_id == phone_number_id and preference.category == "marketing_messages":
-                session.execute(update(contacts).where(contacts.c.wa_id == preference.wa_id)
-                                .values(marketing_stopped=preference.value == "stop"))
-        session.execute(insert(webhooks).values(received_at=now, body=body, signature_ok=True,
-                                                messages=new, statuses=len(ours)))
-        opted_out = _opted_out(session, {wa_id for _, wa_id in fresh})
-    return SavedDelivery(new, duplicates, len(ours), other, tuple(w for w, _ in fresh), opted_out, templates)
+    for message in delivery.messages:
+        if message.phone_number_id != phone_number_id or not message.wamid or not message.wa_id:
+            other += 1
+            continue
+        saved = _save_message(session, message, now)
+        if saved is None:
+            duplicates += 1
+            continue
+        new += 1
+        state, stopped = saved
+        if state == "pending":
+            fresh.append(message.wamid)
+            if stopped:
+                opted_out.add(message.wa_id)
+    for status in ours:
+        templates += apply_status(session, status, now, reengage)
+    for preference in delivery.preferences:
+        if preference.phone_number_id == phone_number_id and preference.category == "marketing_messages":
+            session.execute(update(contacts).where(contacts.c.wa_id == preference.wa_id)
+                            .values(marketing_stopped=preference.value == "stop"))
+    session.execute(_LOG_WEBHOOK, {"received_at": now, "body": body, "signature_ok": True,
+                                   "messages": new, "statuses": len(ours)})
+    return SavedDelivery(new, duplicates, len(ours), other, tuple(fresh), frozenset(opted_out), templates)
 
 
-def _opted_out(session: Session, wa_ids: set[str]) -> frozenset[str]:
-    """Return which of these contacts are opted out."""
-    if not wa_ids:
-        return frozenset()
-    c = contacts.c
-    return frozenset(session.scalars(select(c.wa_id).where(c.wa_id.in_(wa_ids), c.opted_out.is_(True))))
+_c = contacts.c
+# A known contact wrote again: last seen now, window from the newest message, names if given.
+_SEEN_AGAIN = update(contacts).where(_c.wa_id == bindparam("who")).values(
+    last_seen=bindparam("now"),
+    last_inbound_at=case((or_(_c.last_inbound_at.is_(None), _c.last_inbound_at < bindparam("sent_at")),
+                          bindparam("sent_at")), else_=_c.last_inbound_at),
+    profile_name=func.coalesce(bindparam("name", type_=String), _c.profile_name),
+    user_id=func.coalesce(bindparam("user", type_=String), _c.user_id))
+_LOG_WEBHOOK = insert(webhooks)
+_OPTED_OUT = select(_c.opted_out).where(_c.wa_id == bindparam("who"))
 
 
-def _save_message(session: Session, message: InboundMessage, now: datetime) -> Optional[str]:
-    """Insert one message unless its wamid is known; record the contact; return its state if new."""
+def _save_message(session: Session, message: InboundMessage, now: datetime) -> Optional[tuple[str, bool]]:
+    """Insert one message unless its wamid is known and record the contact.
+
+    Return None for a repeat, else the message's state and whether its sender is opted out.
+    """
     sent_at = _from_unix(message.timestamp) or now
     expired = now - sent_at > SERVICE_WINDOW  # Meta retries for days; a stale question gets no answer
     row = {"wamid": message.wamid, "wa_id": message.wa_id, "phone_number_id": message.phone_number_id,
@@ -117,15 +138,11 @@ def _save_message(session: Session, message: InboundMessage, now: datetime) -> O
     contact = {"wa_id": message.wa_id, "user_id": message.user_id, "profile_name": message.profile_name,
                "first_seen": now, "last_seen": now, "last_inbound_at": sent_at, "opted_out": False,
                "marketing_stopped": False}
-    if not insert_ignore(session, contacts, contact, ["wa_id"]):
-        c = contacts.c
-        later = case((or_(c.last_inbound_at.is_(None), c.last_inbound_at < sent_at), sent_at),
-                     else_=c.last_inbound_at)
-        session.execute(update(contacts).where(c.wa_id == message.wa_id).values(
-            last_seen=now, last_inbound_at=later,
-            profile_name=func.coalesce(message.profile_name, c.profile_name),
-            user_id=func.coalesce(message.user_id, c.user_id)))
-    return row["state"]
+    if insert_ignore(session, contacts, contact, ["wa_id"]):
+        return row["state"], False  # a new contact has not said STOP
+    session.execute(_SEEN_AGAIN, {"who": message.wa_id, "now": now, "sent_at": sent_at,
+                                  "name": message.profile_name, "user": message.user_id})
+    return row["state"], bool(session.scalar(_OPTED_OUT, {"who": message.wa_id}))
 
 
 def apply_status(session: Session, status: StatusUpdate, now: datetime,
@@ -188,8 +205,7 @@ def claim_next_inbound(wa_id: str, owner: str, ttl: timedelta,
     """Claim this sender's next message in (timestamp, arrival) order, or return None."""
     now = now or utcnow()
     i = inbound.c
-    with channel_sessions().begin() as session:
-        lock_for_write(session)
+    with writing(key=f"in:{wa_id}") as session:
         row = session.execute(
             select(inbound, contacts.c.opted_out).join(contacts, contacts.c.wa_id == i.wa_id, isouter=True)
             .where(i.wa_id == wa_id, _claimable(now)).order_by(i.timestamp, i.id).limit(1)).first()
@@ -212,7 +228,7 @@ def claim_next_inbound(wa_id: str, owner: str, ttl: timedelta,
 def finish_inbound(inbound_id: int, owner: str, state: str, error: Optional[str] = None) -> bool:
     """Set a claimed message to done, ignored or back to pending; False if the claim was lost."""
     i = inbound.c
-    with channel_sessions().begin() as session:
+    with writing() as session:
         result = session.execute(
             update(inbound).where(i.id == inbound_id, i.lease_owner == owner, i.state == "processing")
             .values(state=state, lease_owner=None, lease_until=None, last_error=error,
@@ -223,7 +239,7 @@ def finish_inbound(inbound_id: int, owner: str, state: str, error: Optional[str]
 def set_opted_out(wa_id: str, opted_out: bool, now: Optional[datetime] = None) -> bool:
     """Opt a contact out (STOP) or back in (START); return True if that changed anything."""
     c = contacts.c
-    with channel_sessions().begin() as session:
+    with writing() as session:
         result = session.execute(update(contacts).where(c.wa_id == wa_id, c.opted_out == (not opted_out))
                                  .values(opted_out=opted_out, opted_out_at=(now or utcnow()) if opted_out else None))
         return result.rowcount == 1
@@ -239,8 +255,7 @@ def claim_lease(key: str, owner: str, ttl: timedelta, now: Optional[datetime] = 
     """Take or renew the lease on key unless another live owner holds it."""
     now = now or utcnow()
     row = {"key": key, "owner": owner, "until": now + ttl}
-    with channel_sessions().begin() as session:
-        lock_for_write(session)
+    with writing(key=f"lease:{key}") as session:
         if insert_ignore(session, leases, row, ["key"]):
             return True
         taken = session.execute(update(leases).where(
@@ -250,7 +265,7 @@ def claim_lease(key: str, owner: str, ttl: timedelta, now: Optional[datetime] = 
 
 def release_lease(key: str, owner: str) -> None:
     """Give up a lease if we still hold it."""
-    with channel_sessions().begin() as session:
+    with writing() as session:
         session.execute(delete(leases).where(leases.c.key == key, leases.c.owner == owner))
 
 
@@ -259,8 +274,7 @@ def extend_leases(owner: str, keys: Iterable[str], inbound_ids: Iterable[int],
     """Push back the expiry of everything this process still works on (the heartbeat)."""
     keys, inbound_ids, outbox_ids = list(keys), list(inbound_ids), list(outbox_ids)
     until = utcnow() + ttl
-    with channel_sessions().begin() as session:
-        lock_for_write(session)
+    with writing() as session:
         if keys:
             session.execute(update(leases).where(leases.c.key.in_(keys), leases.c.owner == owner)
                             .values(until=until))

@@ -31,6 +31,15 @@ from connectors.whatsapp.store import InboundView
 logger = logging.getLogger(__name__)
 
 MAX_ATTEMPTS = 3
+# Turns run at once. Rasa's CPU-bound parts take turns on one thread anyway; a few in flight
+# overlap the action server's calls, more would only hold claims (and the write lock) while waiting.
+TURN_CONCURRENCY = 3
+# Acks first: while deliveries arrive faster than this, a new turn waits (up to TURN_DEFER_SECONDS,
+# one waiting turn at a time) so Rasa's CPU does not slow the webhook's answers; the messages are
+# safely stored and run right after the burst.
+BURST_PER_SECOND = 50.0
+TURN_DEFER_SECONDS = 0.5
+TURN_DEFER_POLL_SECONDS = 0.005
 STOP_WORDS = frozenset({"STOP", "UNSUBSCRIBE", "STOP ALL", "STOPALL", "OPT OUT", "OPTOUT"})
 START_WORDS = frozenset({"START", "SUBSCRIBE", "UNSTOP"})
 SILENT_KINDS = frozenset({"system"})  # no reply expected (also a removed reaction: no emoji)
@@ -58,8 +67,12 @@ class InboundWorker(PollLoop):
 
     def __init__(self, config: WhatsAppConfig, graph: GraphClient, leases: Leases,
                  on_new_message: OnNewMessage, make_output: MakeOutput, tracker_of: TrackerOf,
-                 ready: Callable[[], bool] = lambda: True, **kwargs: Any) -> None:
+                 ready: Callable[[], bool] = lambda: True,
+                 arrivals_per_second: Callable[[], float] = lambda: 0.0, **kwargs: Any) -> None:
+        kwargs.setdefault("concurrency", TURN_CONCURRENCY)
         super().__init__(leases, **kwargs)
+        self.arrivals_per_second = arrivals_per_second
+        self._deferring: Optional[asyncio.Lock] = None
         self.config = config
         self.graph = graph
         self.on_new_message = on_new_message
@@ -76,6 +89,7 @@ class InboundWorker(PollLoop):
         """Handle this sender's messages one at a time until none is left."""
         owner = self.leases.owner
         while not self.stopping:
+            await self._let_webhooks_go_first()
             message = await asyncio.to_thread(store.claim_next_inbound, wa_id, owner, self.leases.ttl)
             if message is None:
                 return
@@ -87,6 +101,18 @@ class InboundWorker(PollLoop):
             await asyncio.to_thread(store.finish_inbound, message.id, owner, state, error)
             if state == "pending":
                 return  # retried at a later poll, not in a tight loop
+
+    async def _let_webhooks_go_first(self) -> None:
+        """During a burst of deliveries, hold back a new turn for a moment (one turn at a time)."""
+        if self.arrivals_per_second() < BURST_PER_SECOND:
+            return
+        if self._deferring is None:
+            self._deferring = asyncio.Lock()
+        async with self._deferring:
+            loop = asyncio.get_running_loop()
+            deadline = loop.time() + TURN_DEFER_SECONDS
+            while self.arrivals_per_second() >= BURST_PER_SECOND and loop.time() < deadline and not self.stopping:
+                await asyncio.sleep(TURN_DEFER_POLL_SECONDS)
 
     async def stop(self, grace: float = STOP_GRACE_SECONDS) -> None:
         """Stop like PollLoop, then drop mark-as-read calls still running."""

@@ -7,6 +7,7 @@ from datetime import date, timedelta
 
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
+from sqlalchemy import select
 
 from actions.db.clock import local_day_bounds
 from actions.db.customers import find_customer
@@ -99,6 +100,21 @@ def test_concurrent_defects_get_distinct_refs(today):
         defects = list(pool.map(lambda n: create_defect(ASHA, "ORD-10002", f"Issue {n}"), range(8)))
 
     assert sorted(d.ref for d in defects) == [f"DEF-{n:04d}" for n in range(4, 12)]
+
+
+def test_hand_typed_refs_do_not_break_numbering(today):
+    """Refs someone typed by hand (DEF-12a, DEF-X) are skipped: the next report still gets DEF-0004."""
+    from sqlalchemy import update
+
+    from actions.db.models import DefectReport
+    from actions.db.session import sessions
+
+    with sessions().begin() as session:
+        ids = session.scalars(select(DefectReport.id).order_by(DefectReport.id)).all()
+        session.execute(update(DefectReport).where(DefectReport.id == ids[0]).values(ref="DEF-12a"))
+        session.execute(update(DefectReport).where(DefectReport.id == ids[1]).values(ref="DEF-X"))
+
+    assert create_defect(ASHA, "ORD-10002", "Roll edges frayed").ref == "DEF-0004"
 
 
 def test_bharat_sees_only_runs_for_his_order(today):

@@ -1,6 +1,6 @@
 """Hostile input at the WhatsApp webhook of one real `rasa run`: never a 5xx, nothing stored unsigned.
 
-A hypothesis fuzzer posts FUZZ_CASES (default 2000) bodies of every shape, each unsigned, with a
+A hypothesis fuzzer posts FUZZ_CASES (default 10,000) bodies of every shape, each unsigned, with a
 forged signature, or correctly signed: random JSON, Meta-shaped envelopes with wrong types in every
 field, non-UTF-8 bytes, huge strings, with wrong content types. Fixed cases add 10,000-level nesting
 and bodies above 3 MB. Afterwards the server still answers a signed "hi".
@@ -23,7 +23,7 @@ from sqlalchemy import create_engine, func, select, table
 from tests.connectors.whatsapp_support import delivery, signed, text
 from tests.e2e.whatsapp_fixtures import PHONE_NUMBER_ID, WhatsAppStack, whatsapp  # noqa: F401
 
-FUZZ_CASES = int(os.environ.get("FUZZ_CASES", "2000"))
+FUZZ_CASES = int(os.environ.get("FUZZ_CASES", "10000"))
 PATH = "/webhooks/whatsapp/webhook"
 STORED = ("whatsapp_webhooks", "whatsapp_inbound")
 CONTENT_TYPES = ["application/json", "text/plain", "application/x-www-form-urlencoded", "multipart/form-data",
