@@ -7,6 +7,8 @@ One real stack for the whole run (tests/harness.py: migrated and seeded SQLite, 
 all on 127.0.0.1. Every message is "hi" from a new number: a session start (one action server call),
 a greeting and the main menu, i.e. two WhatsApp messages or one REST answer per turn.
 
+  one at a time    40 turns on each channel, alternating, each sent after the last was answered:
+                   what the channel adds to a turn when nothing queues.
   ack latency      2,000 signed deliveries over 10 s (200/s offered), one message each, from
                    distinct senders; time from sending the POST to reading its 200.
   reply latency    200 deliveries over 10 s (20/s); time from sending the POST to the stand-in
@@ -237,6 +239,25 @@ async def ack_latency(bench: Bench, count: int, rate: float, drain_timeout: floa
             "drained_in": (max(done) - started) if done else float("nan"), "rate": steady_rate(done)}
 
 
+async def one_at_a_time(bench: Bench, count: int) -> dict[str, list[float]]:
+    """Send count turns one after another on each channel (alternating); return latencies in ms.
+
+    Nothing queues, so the difference between the channels is what the channel itself adds.
+    """
+    users = senders("7500", count)
+    wa_first, wa_whole, rest = [], [], []
+    for n, user in enumerate(users):
+        raw = delivery_bytes(user, n)
+        sent, _, _ = await bench.post(raw, bench.signed(raw))
+        await bench.wait_turns([user], 30)
+        if bench.last.get(user, (0, 0))[0] >= REPLIES_PER_TURN:
+            wa_first.append((bench.first[user] - sent) * 1000)
+            wa_whole.append((bench.last[user][1] - sent) * 1000)
+        started = time.time()
+        rest.append((await bench.rest("91" + "7600" + f"{n:06d}") - started) * 1000)
+    return {"first": wa_first, "whole": wa_whole, "rest": rest}
+
+
 async def rest_throughput(bench: Bench, count: int, clients: int) -> float:
     """Answer count REST turns with clients concurrent callers; return the steady turns/s."""
     queue = senders("7300", count)
@@ -300,6 +321,10 @@ async def run(args: argparse.Namespace, rasa_url: str, graph_url: str, app_secre
                                    "statuses": [], "offered_for": 0.0, "drained_in": float("nan"),
                                    "rate": float("nan")}
         e2e, ack, rest, wa, wa_answered = dict(nothing), dict(nothing), float("nan"), float("nan"), 0
+        serial: dict[str, list[float]] = {"first": [], "whole": [], "rest": []}
+        if "serial" in args.phases:
+            serial = await one_at_a_time(bench, int(40 * scale))
+            await idle(bench)
         if "e2e" in args.phases:
             e2e = await reply_latency(bench, int(200 * scale), 20.0)
             await idle(bench)
@@ -322,6 +347,10 @@ async def run(args: argparse.Namespace, rasa_url: str, graph_url: str, app_secre
         f"| p50 {pct(e2e['first'], 50):.1f} ms, p99 {pct(e2e['first'], 99):.1f} ms | p50 <= 60 ms |",
         f"| end-to-end whole turn (2nd message) at 20 msg/s | p50 {pct(e2e['whole'], 50):.1f} ms, "
         f"p99 {pct(e2e['whole'], 99):.1f} ms | - |",
+        f"| one turn at a time ({len(serial['rest'])} each): WhatsApp first reply "
+        f"| p50 {pct(serial['first'], 50):.1f} ms, p99 {pct(serial['first'], 99):.1f} ms | - |",
+        f"| one turn at a time: REST answer (same model, same turn) "
+        f"| p50 {pct(serial['rest'], 50):.1f} ms, p99 {pct(serial['rest'], 99):.1f} ms | - |",
         f"| ack latency at 20 msg/s | p50 {pct(e2e['ack'], 50):.1f} ms, p99 {pct(e2e['ack'], 99):.1f} ms | - |",
         f"| sustained throughput, REST channel (16 clients) | {rest:.1f} turns/s | - |",
         f"| sustained throughput, WhatsApp channel ({wa_answered} turns) | {wa:.1f} turns/s "
@@ -339,8 +368,8 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="a quarter of the counts (a smoke run)")
     parser.add_argument("--profile", action="store_true", help="record `rasa run` with py-spy if installed")
     parser.add_argument("--keep-logs", type=Path, help="copy the services' logs here")
-    parser.add_argument("--phases", default="e2e,throughput,ack",
-                        help="comma-separated subset of e2e,throughput,ack (default: all)")
+    parser.add_argument("--phases", default="serial,e2e,throughput,ack",
+                        help="comma-separated subset of serial,e2e,throughput,ack (default: all)")
     parser.add_argument("--serve-graph", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--token", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -368,6 +397,7 @@ def main() -> None:
                 "WHATSAPP_WEBHOOK_VERIFY_TOKEN": verify, "WHATSAPP_GRAPH_API_URL": graph_url,
                 "WHATSAPP_MEDIA_DIR": str(workdir / "media"), "WHATSAPP_MAX_MPS": "1000",
             }
+            env.update({k: v for k, v in os.environ.items() if k in ("WHATSAPP_TURN_CONCURRENCY", "WHATSAPP_TURNS_IN_THREAD")})
             with running_stack(workdir / "stack", credentials=credentials, extra_env=env) as stack:
                 spy = _start_profiler(args, stack.services["rasa"].proc.pid, workdir)
                 try:

@@ -50,6 +50,8 @@ class WhatsAppConfig:
     # busy the assistant is. Set WHATSAPP_TURNS_IN_THREAD=false with an event broker bound to
     # Sanic's loop (Rasa's Pika broker); the SQL and Kafka brokers and the lock stores are fine.
     turns_in_thread: bool = True
+    # Turns in flight at once (different senders; one sender's are always one at a time).
+    turn_concurrency: int = 3
 
     @property
     def graph_base(self) -> str:
@@ -77,6 +79,7 @@ class WhatsAppConfig:
             raise ConfigError("WHATSAPP_MAX_MPS must be a number") from None
         if max_mps <= 0:
             raise ConfigError("WHATSAPP_MAX_MPS must be above 0")
+        turn_concurrency = _positive_int(values.get("WHATSAPP_TURN_CONCURRENCY"), "WHATSAPP_TURN_CONCURRENCY", 3)
         return cls(
             phone_number_id=values["WHATSAPP_PHONE_NUMBER_ID"],
             business_account_id=values["WHATSAPP_BUSINESS_ACCOUNT_ID"],
@@ -90,7 +93,21 @@ class WhatsAppConfig:
             reengagement_template=values.get("WHATSAPP_REENGAGEMENT_TEMPLATE") or None,
             reengagement_language=values.get("WHATSAPP_REENGAGEMENT_LANGUAGE") or "en",
             turns_in_thread=_flag(values.get("WHATSAPP_TURNS_IN_THREAD"), True),
+            turn_concurrency=turn_concurrency,
         )
+
+
+def _positive_int(value: Optional[str], name: str, default: int) -> int:
+    """Return a whole number above 0; unset gives default."""
+    if value is None or not value.strip():
+        return default
+    try:
+        number = int(value)
+    except ValueError:
+        raise ConfigError(f"{name} must be a whole number") from None
+    if number <= 0:
+        raise ConfigError(f"{name} must be above 0")
+    return number
 
 
 def _flag(value: Optional[str], default: bool) -> bool:

@@ -15,9 +15,13 @@ from pathlib import Path
 from typing import Any, Awaitable, Callable, Optional, Sequence
 
 from rasa.core.channels.channel import OutputChannel, UserMessage
+from rasa.core.lock_store import LockError
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 from rasa.shared.core.constants import ACTION_LISTEN_NAME
 from rasa.shared.core.events import ActionExecuted, BotUttered, Event, UserUttered
 from rasa.shared.core.trackers import DialogueStateTracker
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 
 from connectors.management import handoff
 from connectors.whatsapp import store
@@ -31,9 +35,11 @@ from connectors.whatsapp.store import InboundView
 logger = logging.getLogger(__name__)
 
 MAX_ATTEMPTS = 3
-# Turns run at once. Rasa's CPU-bound parts take turns on one thread anyway; a few in flight
-# overlap the action server's calls, more would only hold claims (and the write lock) while waiting.
-TURN_CONCURRENCY = 3
+# A shared service down (Redis lock store, PostgreSQL): not the message's fault, so it never uses up
+# MAX_ATTEMPTS; the sender is retried after a growing pause instead of at the next poll.
+UNAVAILABLE_ERRORS = (LockError, RedisConnectionError, RedisTimeoutError, OperationalError, InterfaceError)
+UNAVAILABLE_FIRST_SECONDS = 0.5
+UNAVAILABLE_MAX_SECONDS = 10.0
 # Acks first: while deliveries arrive faster than this, a new turn waits (up to TURN_DEFER_SECONDS,
 # one waiting turn at a time) so Rasa's CPU does not slow the webhook's answers; the messages are
 # safely stored and run right after the burst.
@@ -69,7 +75,7 @@ class InboundWorker(PollLoop):
                  on_new_message: OnNewMessage, make_output: MakeOutput, tracker_of: TrackerOf,
                  ready: Callable[[], bool] = lambda: True,
                  arrivals_per_second: Callable[[], float] = lambda: 0.0, **kwargs: Any) -> None:
-        kwargs.setdefault("concurrency", TURN_CONCURRENCY)
+        kwargs.setdefault("concurrency", config.turn_concurrency)
         super().__init__(leases, **kwargs)
         self.arrivals_per_second = arrivals_per_second
         self._deferring: Optional[asyncio.Lock] = None
@@ -80,10 +86,17 @@ class InboundWorker(PollLoop):
         self.tracker_of = tracker_of
         self.ready = ready
         self._side_tasks: set[asyncio.Task] = set()
+        self._unavailable: dict[str, tuple[int, float]] = {}  # wa_id -> (failures in a row, retry at)
 
     async def find_work(self) -> list[str]:
-        """Return senders with a claimable message, if Rasa can take them."""
-        return await asyncio.to_thread(store.senders_with_work) if self.ready() else []
+        """Return senders with a claimable message, if Rasa can take them (not those waiting out an outage)."""
+        if not self.ready():
+            return []
+        senders = await asyncio.to_thread(store.senders_with_work)
+        if not self._unavailable:
+            return senders
+        now = asyncio.get_running_loop().time()
+        return [s for s in senders if self._unavailable.get(s, (0, now))[1] <= now]
 
     async def drain(self, wa_id: str) -> None:
         """Handle this sender's messages one at a time until none is left."""
@@ -123,17 +136,32 @@ class InboundWorker(PollLoop):
     async def _handle_logged(self, message: InboundView) -> tuple[str, Optional[str]]:
         """Handle one message; on failure log it and say whether to retry it or give up."""
         try:
-            return await self.handle(message), None
+            state = await self.handle(message)
+            self._unavailable.pop(message.wa_id, None)
+            return state, None
         except asyncio.CancelledError:
             # Shutting down mid-turn: put it back so the next start (or instance) finishes it.
             await asyncio.shield(asyncio.to_thread(store.finish_inbound, message.id, self.leases.owner,
                                                    "pending", "cancelled"))
             raise
         except Exception as exc:  # noqa: BLE001 - one bad message must not stop the sender's queue
+            if is_unavailable(exc):
+                delay = self._wait_out_outage(message.wa_id)
+                log_failure("whatsapp.inbound.unavailable", exc, logging.WARNING, wamid=message.wamid,
+                            attempt=message.attempts, retry_in=f"{delay:.1f}s")
+                return "pending", type(exc).__name__[:120]
+            self._unavailable.pop(message.wa_id, None)
             log_failure("whatsapp.inbound.failed", exc, logging.ERROR, wamid=message.wamid,
                         attempt=message.attempts)
             state = "pending" if message.attempts < MAX_ATTEMPTS else "ignored"
             return state, type(exc).__name__[:120]
+
+    def _wait_out_outage(self, wa_id: str) -> float:
+        """Hold the sender back (0.5 s, doubling up to 10 s) before its next try; return the pause."""
+        failures = self._unavailable.get(wa_id, (0, 0.0))[0] + 1
+        delay = min(UNAVAILABLE_MAX_SECONDS, UNAVAILABLE_FIRST_SECONDS * 2 ** (failures - 1))
+        self._unavailable[wa_id] = (failures, asyncio.get_running_loop().time() + delay)
+        return delay
 
     async def handle(self, message: InboundView) -> str:
         """Answer one message (STOP/START, a notice, or a Rasa turn); return its final state."""
@@ -216,6 +244,11 @@ class InboundWorker(PollLoop):
         path = await asyncio.to_thread(save_media, self.config.media_dir, media_id, mime, data)
         described.update(mime_type=mime or described["mime_type"], path=str(path))
         return described
+
+
+def is_unavailable(exc: BaseException) -> bool:
+    """Return True if exc says a shared service is down (lock store, database), not that the message is bad."""
+    return isinstance(exc, UNAVAILABLE_ERRORS) or (isinstance(exc, DBAPIError) and exc.connection_invalidated)
 
 
 def is_silent(kind: str, meta: dict[str, Any]) -> bool:

@@ -76,6 +76,14 @@ def test_defaults_and_secret_free_repr():
                                                           "verify-token-value"))
 
 
+@pytest.mark.parametrize("value", ["0", "-2", "three", "1.5"])
+def test_a_bad_turn_concurrency_stops_start_up_with_its_name(value):
+    """WHATSAPP_TURN_CONCURRENCY must be a whole number above 0; the message names the setting."""
+    with pytest.raises(ConfigError, match="WHATSAPP_TURN_CONCURRENCY"):
+        WhatsAppConfig.from_env({**REQUIRED, "WHATSAPP_TURN_CONCURRENCY": value})
+    assert WhatsAppConfig.from_env({**REQUIRED, "WHATSAPP_TURN_CONCURRENCY": "8"}).turn_concurrency == 8
+
+
 def test_credentials_block_may_supply_settings():
     """Keys in the credentials.yml block fill in (or override) the environment."""
     config = WhatsAppConfig.from_env({}, overrides={k[len("WHATSAPP_"):].lower(): v for k, v in REQUIRED.items()})
