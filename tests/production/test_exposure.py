@@ -2,21 +2,26 @@
 
 Rasa runs with deploy/credentials.production.yml (WhatsApp only, no `rest:`) and without
 --enable-api; the action server, which trusts whatever sender id it is sent, listens on loopback only.
+A second Rasa on the same action server and database runs with --enable-api, an --auth-token and a
+--jwt-secret: its HTTP API answers nobody who lacks them.
 """
 from __future__ import annotations
 
 import json
 import secrets
 import socket
+import time
 import urllib.error
 import urllib.request
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator, Optional
+from typing import Iterator, Mapping, Optional
 
+import jwt
 import pytest
 
 from tests.e2e.whatsapp_fixtures import PHONE_NUMBER_ID, ThreadedGraph
-from tests.harness import ROOT, Stack, keep_logs, running_stack
+from tests.harness import MODEL, ROOT, Service, Stack, free_port, keep_logs, running_stack, start, wait_http
 
 ASHA = "919800000001"
 _NO_PROXY = urllib.request.build_opener(urllib.request.ProxyHandler({}))
@@ -65,10 +70,47 @@ def production(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         keep_logs(workdir, ROOT / "var" / "e2e-logs" / workdir.name)
 
 
-def call(url: str, method: str, body: Optional[object] = None) -> tuple[int, bytes]:
-    """Send one unauthenticated request; return (status, body)."""
+@dataclass(frozen=True)
+class ApiRasa:
+    """A `rasa run --enable-api` guarded by a token and a JWT secret."""
+
+    url: str
+    token: str
+    jwt_secret: str
+
+
+@pytest.fixture(scope="module")
+def api_rasa(production: Stack) -> Iterator[ApiRasa]:
+    """Start a second Rasa on the production stack's action server and database, with its HTTP API on."""
+    token, jwt_secret, port = secrets.token_urlsafe(32), secrets.token_urlsafe(32), free_port()
+    cmd = [
+        "rasa", "run", "--model", str(MODEL), "--endpoints", str(production.workdir / "endpoints.yml"),
+        "--credentials", str(ROOT / "deploy" / "credentials.production.yml"),
+        "--interface", "127.0.0.1", "--port", str(port),
+        "--enable-api", "--auth-token", token, "--jwt-secret", jwt_secret, "--jwt-method", "HS256",
+    ]
+    service: Service = start(cmd, production.env, production.workdir / "rasa-api.log")
+    try:
+        wait_http(f"http://127.0.0.1:{port}/", proc=service.proc, timeout=180)
+        yield ApiRasa(f"http://127.0.0.1:{port}", token, jwt_secret)
+    finally:
+        service.stop()
+
+
+def bearer(secret: str, username: str = "operator", role: str = "admin") -> dict[str, str]:
+    """Return an Authorization header with an HS256 JWT for this user and role, valid for a minute."""
+    claims = {"user": {"username": username, "role": role}, "exp": int(time.time()) + 60}
+    return {"Authorization": f"Bearer {jwt.encode(claims, secret, algorithm='HS256')}"}
+
+
+def call(
+    url: str, method: str, body: Optional[object] = None, headers: Optional[Mapping[str, str]] = None
+) -> tuple[int, bytes]:
+    """Send one request (unauthenticated unless headers say otherwise); return (status, body)."""
     data = None if body is None else json.dumps(body).encode()
-    request = urllib.request.Request(url, data, {"Content-Type": "application/json"}, method=method)
+    request = urllib.request.Request(
+        url, data, {"Content-Type": "application/json", **(headers or {})}, method=method
+    )
     try:
         with _NO_PROXY.open(request, timeout=15) as response:
             return response.status, response.read()
@@ -131,10 +173,12 @@ def _listening_addresses(port: int) -> set[str]:
     return found
 
 
-@pytest.mark.parametrize("service", ["actions", "rasa"])
-def test_servers_listen_on_loopback_only(production, service):
-    """The action server (and Rasa behind nginx) cannot be reached from another machine."""
-    port = int((production.actions_url if service == "actions" else production.rasa_url).rsplit(":", 1)[1])
+@pytest.mark.parametrize("service", ["actions", "rasa", "rasa with the HTTP API"])
+def test_servers_listen_on_loopback_only(production, request, service):
+    """The action server and Rasa (behind nginx), with or without its HTTP API, cannot be reached from another machine."""
+    url = {"actions": production.actions_url, "rasa": production.rasa_url}.get(service)
+    url = url or request.getfixturevalue("api_rasa").url
+    port = int(url.rsplit(":", 1)[1])
     listening = _listening_addresses(port)
     assert listening, f"nothing listens on {port}"
     assert listening <= {"0100007F", "00000000000000000000000001000000"}, listening  # 127.0.0.1, ::1
@@ -142,3 +186,59 @@ def test_servers_listen_on_loopback_only(production, service):
         with socket.socket() as sock, pytest.raises(OSError):
             sock.settimeout(2)
             sock.connect((address, port))
+
+
+# The HTTP API's routes (the webhooks belong to channels, which the API flag does not add).
+API_PROBES = [p for p in PROBES if not p[1].startswith("/webhooks/")]
+WEBHOOK_PROBES = [p for p in PROBES if p[1].startswith("/webhooks/")]
+WRONG_CREDENTIALS = {
+    "no token": lambda api: ("", {}),
+    "wrong token": lambda api: ("?token=" + secrets.token_urlsafe(32), {}),
+    "empty token": lambda api: ("?token=", {}),
+    "token in a header": lambda api: ("", {"Authorization": f"Bearer {api.token}"}),
+    "JWT signed with another secret": lambda api: ("", bearer(secrets.token_urlsafe(32))),
+    "JWT without a role": lambda api: ("", bearer(api.jwt_secret, role="")),
+}
+
+
+def refused_without_data(status: int, answer: bytes, path: str) -> None:
+    """Assert a refusal that tells the caller nothing about the customer."""
+    assert status in (401, 403), (status, answer[:300])
+    answer = answer.replace(path.encode(), b"")
+    assert b"ORD-1000" not in answer and ASHA.encode() not in answer and b"events" not in answer
+
+
+@pytest.mark.parametrize("credential", list(WRONG_CREDENTIALS))
+@pytest.mark.parametrize("method, path, body", API_PROBES, ids=[f"{m} {p}" for m, p, _ in API_PROBES])
+def test_the_http_api_refuses_a_caller_without_the_token(api_rasa, method, path, body, credential):
+    """With --enable-api, every API route answers 401 or 403 and no data to a missing, wrong or misplaced token."""
+    query, headers = WRONG_CREDENTIALS[credential](api_rasa)
+    status, answer = call(api_rasa.url + path + query, method, body, headers)
+    refused_without_data(status, answer, path)
+
+
+@pytest.mark.parametrize("method, path, body", WEBHOOK_PROBES, ids=[f"{m} {p}" for m, p, _ in WEBHOOK_PROBES])
+def test_the_http_api_adds_no_channel(api_rasa, method, path, body):
+    """--enable-api opens no REST, callback or socket.io channel, even with the right token."""
+    status, answer = call(f"{api_rasa.url}{path}?token={api_rasa.token}", method, body)
+    assert status in (404, 405), (status, answer[:300])
+
+
+def test_a_user_jwt_reaches_only_its_own_conversation(api_rasa):
+    """A JWT with role "user" for another number is refused Asha's conversation (403)."""
+    status, answer = call(f"{api_rasa.url}/conversations/{ASHA}/tracker", "GET",
+                          headers=bearer(api_rasa.jwt_secret, username="919800000002", role="user"))
+    refused_without_data(status, answer, f"/conversations/{ASHA}/tracker")
+    assert status == 403
+
+
+@pytest.mark.parametrize("how", ["token", "admin JWT"])
+def test_the_right_credentials_open_the_api(api_rasa, how):
+    """With the right token or an admin JWT the same route answers, so the refusals above are real refusals."""
+    path = f"/conversations/{ASHA}/tracker"
+    if how == "token":
+        status, answer = call(f"{api_rasa.url}{path}?token={api_rasa.token}", "GET")
+    else:
+        status, answer = call(api_rasa.url + path, "GET", headers=bearer(api_rasa.jwt_secret))
+    assert status == 200, answer[:300]
+    assert json.loads(answer)["sender_id"] == ASHA
