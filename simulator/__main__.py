@@ -3,16 +3,19 @@
 Reads WHATSAPP_API_TOKEN, WHATSAPP_PHONE_NUMBER_ID and WHATSAPP_APP_SECRET (required) and
 WHATSAPP_BUSINESS_ACCOUNT_ID, WHATSAPP_API_VERSION (optional), as the channel does. Point the
 channel at it with WHATSAPP_GRAPH_API_URL=http://127.0.0.1:<port>. Listens on 127.0.0.1 only.
+LOG_LEVEL (default WARNING) sets how much it logs; secrets and phone numbers are masked.
 """
 from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 from typing import Optional
 
 from aiohttp import web
 
+from connectors import redact
 from simulator.app import make_app
 from simulator.settings import DEFAULT_BUSINESS_NAME, DEFAULT_RASA_WEBHOOK, Settings, SettingsError
 
@@ -35,7 +38,9 @@ def parse_args(argv: Optional[list[str]] = None) -> argparse.Namespace:
 def main(argv: Optional[list[str]] = None) -> None:
     """Serve the simulator until interrupted."""
     args = parse_args(argv)
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s %(message)s")
+    redact.install()
+    logging.basicConfig(level=os.environ.get("LOG_LEVEL", "WARNING").upper(),
+                        format="%(levelname)s %(name)s %(message)s")
     try:
         settings = Settings.from_env(rasa_webhook=args.rasa_webhook, business_name=args.business_name,
                                      display_phone_number=args.display_phone_number)

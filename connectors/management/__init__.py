@@ -6,6 +6,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from connectors import redact
+
+redact.install()  # rasa run imports this package to load credentials.yml: mask every log line from now on
+
 __all__ = ["ManagementInput"]
 
 
