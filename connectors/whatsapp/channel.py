@@ -19,6 +19,7 @@ from sanic.request import Request
 from sanic.response import HTTPResponse
 from sqlalchemy.exc import SQLAlchemyError
 
+from connectors import rasa_speedups
 from connectors.whatsapp import outbox, store
 from connectors.whatsapp.background import (ArrivalRate, Leases, LoopThread, cancel_all, freeze_heap_once,
                                             log_failure, new_owner)
@@ -90,6 +91,7 @@ class WhatsAppInput(InputChannel):
         """Args:
             config: settings from the environment (WhatsAppConfig.from_env), secrets included.
         """
+        rasa_speedups.install()  # this process runs Rasa's turns: check action replies without re-checking the schema
         self.config = config
         self.graph = GraphClient(config)  # the webhook's and the sender's, on Sanic's loop
         self.inbound: Optional[InboundWorker] = None
