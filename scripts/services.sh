@@ -5,12 +5,16 @@
 #   scripts/services.sh stop     stop all three
 #   scripts/services.sh status   show what runs; print the URLs
 #   scripts/services.sh env      print the URLs only (eval "$(scripts/services.sh env)")
+#   scripts/services.sh restart-postgres [seconds]  stop PostgreSQL (fast), stay down that long (0), start it
+#   scripts/services.sh restart-redis [seconds]     stop Redis, stay down that long (0), start it
+#   scripts/services.sh nginx    rewrite nginx.conf for RASA_PORTS and reload (or start) nginx
 # Ports: PG_PORT (55432), REDIS_PORT (56379), NGINX_PORT (8088); nginx balances RASA_PORTS
 # ("5006 5007"). Passwords are generated once into var/services/secrets.env (mode 600).
+# SERVICES_DIR (var/services) with other ports runs a second, private set (the fault tests do).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT="$PWD"
-SV="$ROOT/var/services"
+SV="${SERVICES_DIR:-$ROOT/var/services}"  # another directory (and ports) gives a private set
 PG_PORT="${PG_PORT:-55432}"
 REDIS_PORT="${REDIS_PORT:-56379}"
 NGINX_PORT="${NGINX_PORT:-8088}"
@@ -163,6 +167,32 @@ stop_all() {
   log "stopped"
 }
 
+restart_pg() {  # restart_pg <seconds down>: a clean restart, as a failover or upgrade would do
+  local bin; bin="$(pg_bin)"
+  if as_postgres "$bin/pg_ctl" -D "$SV/pg" status >/dev/null 2>&1; then
+    as_postgres "$bin/pg_ctl" -D "$SV/pg" -m fast -w -t "$WAIT" stop >/dev/null
+  fi
+  sleep "${1:-0}"
+  start_pg
+  log "postgresql restarted"
+}
+
+restart_redis() {  # restart_redis <seconds down>: Redis keeps nothing (no persistence), as after a crash
+  if [ -s "$SV/redis/redis.pid" ] && kill -0 "$(cat "$SV/redis/redis.pid")" 2>/dev/null; then
+    local pid; pid="$(cat "$SV/redis/redis.pid")"
+    kill "$pid"
+    local deadline=$((SECONDS + WAIT))
+    while kill -0 "$pid" 2>/dev/null; do
+      [ $SECONDS -lt $deadline ] || { log "redis still running after ${WAIT}s"; return 1; }
+      sleep 0.1
+    done
+    rm -f "$SV/redis/redis.pid"
+  fi
+  sleep "${1:-0}"
+  start_redis
+  log "redis restarted"
+}
+
 status() {
   local bin rc=0
   if ls /usr/lib/postgresql/*/bin/pg_isready >/dev/null 2>&1 && "$(pg_bin)/pg_isready" -q -h 127.0.0.1 -p "$PG_PORT"; then
@@ -178,5 +208,8 @@ case "${1:-}" in
   stop) secrets; stop_all ;;
   status) secrets; status || true; print_env ;;
   env) secrets; print_env ;;
-  *) echo "usage: $0 start|stop|status|env" >&2; exit 2 ;;
+  restart-postgres) secrets; restart_pg "${2:-0}" ;;
+  restart-redis) secrets; restart_redis "${2:-0}" ;;
+  nginx) start_nginx ;;
+  *) echo "usage: $0 start|stop|status|env|restart-postgres [s]|restart-redis [s]|nginx" >&2; exit 2 ;;
 esac

@@ -122,6 +122,22 @@ def start_rasa(stack: Stack, credentials: Path, port: Optional[int] = None) -> S
     return service
 
 
+def serve_rasa(env: Mapping[str, str], endpoints: Path, credentials: Path, port: int, log: Path,
+               timeout: float = 180.0) -> Service:
+    """Start one `rasa run` (no HTTP API) on 127.0.0.1:port and wait until it serves."""
+    cmd = [
+        "rasa", "run", "--model", str(MODEL), "--endpoints", str(endpoints),
+        "--credentials", str(credentials), "--interface", "127.0.0.1", "--port", str(port),
+    ]
+    service = start(cmd, env, log)
+    try:
+        wait_http(f"http://127.0.0.1:{port}/", proc=service.proc, timeout=timeout)
+    except BaseException:
+        service.stop()
+        raise
+    return service
+
+
 @contextmanager
 def running_stack(
     workdir: Path, credentials: Optional[Path] = None, extra_env: Optional[Mapping[str, str]] = None

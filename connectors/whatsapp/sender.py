@@ -15,14 +15,16 @@ import time
 from datetime import timedelta
 from typing import Any, Optional
 
+import aiohttp
+
 from actions.db.clock import utcnow
 from connectors.whatsapp import outbox
 from connectors.whatsapp.background import Leases, PollLoop
 from connectors.whatsapp.config import WhatsAppConfig
-from connectors.whatsapp.errors import (AuthError, GraphError, PairRateLimitError, ReEngagementRequired, RetryableError,
-                                        ThrottledError, TokenExpired)
+from connectors.whatsapp.errors import (AuthError, GraphError, NetworkError, PairRateLimitError, ReEngagementRequired,
+                                        RetryableError, ThrottledError, TokenExpired)
 from connectors.whatsapp.graph import GraphClient
-from connectors.whatsapp.outbox import TEMPLATE_KIND, TEMPLATE_SEQ, OutboxItem, OutboxView
+from connectors.whatsapp.outbox import TEMPLATE_KIND, TEMPLATE_SEQ, UNCERTAIN_GRACE, OutboxItem, OutboxView
 from connectors.whatsapp.render import render_response
 from connectors.whatsapp.store import CALLBACK_PREFIX, SERVICE_WINDOW, WINDOW_CLOSED
 
@@ -44,6 +46,12 @@ def backoff(attempt: int, base: float = BACKOFF_BASE_SECONDS, cap: float = BACKO
     """Return the delay before retry number attempt: exponential, capped, with equal jitter."""
     delay = min(cap, base * 2 ** max(attempt - 1, 0))
     return delay / 2 + random.uniform(0, delay / 2)
+
+
+def may_have_arrived(exc: GraphError) -> bool:
+    """Return True if Meta may have acted on a call that failed: no answer came, though the
+    connection was made (a refused or unresolvable connection cannot have sent anything)."""
+    return isinstance(exc, NetworkError) and not isinstance(exc.__cause__, aiohttp.ClientConnectorError)
 
 
 def reengagement_payload(config: WhatsAppConfig, wa_id: str) -> Optional[dict[str, Any]]:
@@ -157,6 +165,10 @@ class OutboxSender(PollLoop):
             return True
         if isinstance(exc, PairRateLimitError):
             delay = min(BACKOFF_CAP_SECONDS, 4.0 ** (row.attempts - 1))  # Meta: retry after 4^X s
+        elif may_have_arrived(exc):
+            # No answer (a timeout, a dropped connection): Meta may have sent it. Its status webhook
+            # echoes outbox:<id> and marks the row sent within the grace; only without one is it resent.
+            delay = max(backoff(row.attempts), UNCERTAIN_GRACE.total_seconds())
         else:
             delay = backoff(row.attempts)
         if isinstance(exc, ThrottledError):

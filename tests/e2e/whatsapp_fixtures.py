@@ -127,7 +127,7 @@ class StatusPump:
 
     def __init__(self, whatsapp: WhatsAppStack) -> None:
         self.whatsapp = whatsapp
-        self._done = 0
+        self._done: set[str] = set()  # wamids whose status was acked (a slow send can be accepted late)
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="status-pump", daemon=True)
 
@@ -142,13 +142,17 @@ class StatusPump:
         self._thread.join(10)
 
     def _run(self) -> None:
-        """Deliver statuses in the order Meta accepted the sends."""
+        """Deliver one status per accepted send, in the order Meta accepted them."""
         while not self._stop.is_set():
-            records = self.whatsapp.graph.accepted()
-            while self._done < len(records) and not self._stop.is_set():
-                if not self._deliver(records[self._done]):
+            for record in self.whatsapp.graph.accepted():
+                if self._stop.is_set():
+                    break
+                wamid = record.response["messages"][0]["id"]
+                if wamid in self._done:
+                    continue
+                if not self._deliver(record):
                     break  # Rasa is down: try again shortly, as Meta would
-                self._done += 1
+                self._done.add(wamid)
             self._stop.wait(0.1)
 
     def _deliver(self, record: Any) -> bool:
