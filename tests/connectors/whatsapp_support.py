@@ -6,6 +6,7 @@ import itertools
 import json
 import time
 import uuid
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -102,10 +103,10 @@ def migrate(db_url: str) -> None:
     command.upgrade(config, "head")
 
 
-@pytest.fixture
-def database(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
-    """Point DATABASE_URL at a fresh migrated SQLite file for one test."""
-    url = f"sqlite:///{tmp_path / 'channel.db'}"
+@contextmanager
+def sqlite_database(path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """Point DATABASE_URL at a fresh migrated SQLite file at path; drop the engines afterwards."""
+    url = f"sqlite:///{path}"
     monkeypatch.setenv("DATABASE_URL", url)
     reset_engine()
     reset_channel_engines()
@@ -113,3 +114,10 @@ def database(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     yield url
     reset_engine()
     reset_channel_engines()
+
+
+@pytest.fixture
+def database(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """Point DATABASE_URL at a fresh migrated SQLite file for one test."""
+    with sqlite_database(tmp_path / "channel.db", monkeypatch) as url:
+        yield url

@@ -18,7 +18,7 @@ import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator, Optional
+from typing import Any, Callable, Iterator, Optional
 
 import pytest
 
@@ -123,11 +123,17 @@ class WhatsAppStack:
 
 
 class StatusPump:
-    """Play Meta's status webhooks: one signed "sent" status per accepted send, retried until acked."""
+    """Play Meta's status webhooks: one signed "sent" status per accepted send, retried until acked.
 
-    def __init__(self, whatsapp: WhatsAppStack) -> None:
-        self.whatsapp = whatsapp
-        self._done: set[str] = set()  # wamids whose status was acked (a slow send can be accepted late)
+    accepted: the stand-in's accepted sends, oldest first; post(raw, stop): deliver one signed
+    status body, True once acknowledged. Tracked by wamid, not by position: a slow send can be
+    accepted after later ones.
+    """
+
+    def __init__(self, accepted: Callable[[], list[Any]], post: Callable[[bytes, threading.Event], bool]) -> None:
+        self.accepted = accepted
+        self.post = post
+        self.posted: set[str] = set()  # Graph wamids whose status was acknowledged
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="status-pump", daemon=True)
 
@@ -139,31 +145,39 @@ class StatusPump:
     def stop(self) -> None:
         """Stop pumping."""
         self._stop.set()
-        self._thread.join(10)
+        self._thread.join(30)
+
+    def caught_up(self) -> bool:
+        """Return True once every accepted send so far had its status acknowledged."""
+        return all(graph_wamid(r) in self.posted for r in self.accepted())
 
     def _run(self) -> None:
         """Deliver one status per accepted send, in the order Meta accepted them."""
         while not self._stop.is_set():
-            for record in self.whatsapp.graph.accepted():
-                if self._stop.is_set():
-                    break
-                wamid = record.response["messages"][0]["id"]
-                if wamid in self._done:
+            for record in self.accepted():
+                wamid = graph_wamid(record)
+                if wamid in self.posted:
                     continue
-                if not self._deliver(record):
+                to = "".join(ch for ch in str(record.body.get("to", "")) if ch.isdigit())
+                item = status(wamid, "sent", to, callback=record.body.get("biz_opaque_callback_data"))
+                raw = json.dumps(delivery(statuses=(item,), phone_number_id=PHONE_NUMBER_ID)).encode()
+                if self._stop.is_set() or not self.post(raw, self._stop):
                     break  # Rasa is down: try again shortly, as Meta would
-                self._done.add(wamid)
+                self.posted.add(wamid)
             self._stop.wait(0.1)
 
-    def _deliver(self, record: Any) -> bool:
-        """POST one status webhook; return True once the channel acked it."""
-        wamid = record.response["messages"][0]["id"]
-        to = "".join(ch for ch in str(record.body.get("to", "")) if ch.isdigit())
-        item = status(wamid, "sent", to, callback=record.body.get("biz_opaque_callback_data"))
-        try:
-            return self.whatsapp.post(delivery(statuses=(item,), phone_number_id=PHONE_NUMBER_ID))[0] == 200
-        except OSError:
-            return False
+
+def graph_wamid(record: Any) -> str:
+    """Return the wamid the stand-in gave an accepted send."""
+    return record.response["messages"][0]["id"]
+
+
+def _acked(whatsapp: WhatsAppStack, raw: bytes) -> bool:
+    """POST one signed body; return True if the channel answered 200."""
+    try:
+        return whatsapp.post(raw)[0] == 200
+    except OSError:
+        return False
 
 
 @pytest.fixture(scope="module")
@@ -184,7 +198,7 @@ def whatsapp(tmp_path_factory: pytest.TempPathFactory) -> Iterator[WhatsAppStack
     try:
         with running_stack(workdir, credentials=credentials, extra_env=env) as stack:
             whatsapp_stack = WhatsAppStack(stack, graph, credentials, app_secret)
-            pump = StatusPump(whatsapp_stack).start()
+            pump = StatusPump(graph.accepted, lambda raw, _stop: _acked(whatsapp_stack, raw)).start()
             yield whatsapp_stack
             whatsapp_stack.pool.shutdown()
     finally:

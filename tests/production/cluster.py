@@ -27,8 +27,8 @@ from typing import Any, Iterator, Mapping, Optional
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import Engine
 
-from tests.connectors.whatsapp_support import delivery, signed, status
-from tests.e2e.whatsapp_fixtures import PHONE_NUMBER_ID, ThreadedGraph
+from tests.connectors.whatsapp_support import signed
+from tests.e2e.whatsapp_fixtures import PHONE_NUMBER_ID, StatusPump, ThreadedGraph
 from tests.harness import (MODEL, ROOT, Service, base_env, free_port, keep_logs, prepare_database, serve_rasa,
                            start, wait_http)
 
@@ -91,7 +91,7 @@ class Cluster:
     tracker_db: Engine  # Rasa's tracker store (search_path = this cluster's schema)
     workdir: Path
     control: dict = field(default_factory=dict)  # SERVICES_DIR and ports for scripts/services.sh
-    pump: Optional["StatusPump"] = None
+    pump: Optional[StatusPump] = None
 
     def services(self, *args: str) -> str:
         """Run scripts/services.sh on this cluster's services (e.g. "restart-postgres", "3")."""
@@ -144,54 +144,6 @@ class Cluster:
         return counts
 
 
-class StatusPump:
-    """Play Meta's status webhooks: one signed "sent" status per accepted send, through nginx,
-    each retried until acknowledged (Meta retries too)."""
-
-    def __init__(self, cluster: Cluster) -> None:
-        self.cluster = cluster
-        self.posted: set[str] = set()  # Graph wamids whose status was acknowledged
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="status-pump", daemon=True)
-
-    def start(self) -> StatusPump:
-        """Start pumping in the background."""
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        """Stop pumping."""
-        self._stop.set()
-        self._thread.join(30)
-
-    def caught_up(self) -> bool:
-        """Return True once every accepted send so far had its status acknowledged."""
-        return all(_graph_wamid(r) in self.posted for r in self.cluster.graph.accepted())
-
-    def _run(self) -> None:
-        """Deliver statuses about in the order the stand-in accepted the sends.
-
-        Tracked by wamid, not by position: a slow send is accepted after later ones were.
-        """
-        while not self._stop.is_set():
-            for record in self.cluster.graph.accepted():
-                wamid = _graph_wamid(record)
-                if wamid in self.posted:
-                    continue
-                to = "".join(ch for ch in str(record.body.get("to", "")) if ch.isdigit())
-                item = status(wamid, "sent", to, callback=record.body.get("biz_opaque_callback_data"))
-                raw = json.dumps(delivery(statuses=(item,), phone_number_id=PHONE_NUMBER_ID)).encode()
-                if not self.cluster.deliver(raw, within=5.0, stop=self._stop):
-                    break  # the cluster is down: try again shortly
-                self.posted.add(wamid)
-            self._stop.wait(0.1)
-
-
-def _graph_wamid(record: Any) -> str:
-    """Return the wamid the stand-in gave an accepted send."""
-    return record.response["messages"][0]["id"]
-
-
 @contextmanager
 def running_cluster(services: Mapping[str, str], db_url: str, workdir: Path,
                     control: Optional[Mapping[str, str]] = None, size: int = 2,
@@ -240,7 +192,7 @@ def running_cluster(services: Mapping[str, str], db_url: str, workdir: Path,
             list(pool.map(Instance.start, instances))
         cluster = Cluster(f"{services['NGINX_URL']}{WEBHOOK_PATH}", instances, actions, graph, app_secret,
                           db, tracker_db, workdir, control)
-        cluster.pump = StatusPump(cluster).start()
+        cluster.pump = StatusPump(graph.accepted, lambda raw, stop: cluster.deliver(raw, within=5.0, stop=stop)).start()
         yield cluster
     finally:
         if cluster is not None and cluster.pump is not None:

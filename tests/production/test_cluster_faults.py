@@ -36,18 +36,17 @@ from rasa.core.channels.channel import UserMessage
 from rasa.core.lock_store import LockError
 from sqlalchemy import text as sql_text
 
-from actions.db.session import reset_engine
 from connectors.whatsapp import outbox, store
 from connectors.whatsapp.background import Leases, new_owner
 from connectors.whatsapp.channel import WhatsAppOutput
 from connectors.whatsapp.config import WhatsAppConfig
-from connectors.whatsapp.db import channel_sessions, reset_channel_engines
+from connectors.whatsapp.db import channel_sessions
 from connectors.whatsapp.graph import GraphClient
 from connectors.whatsapp.outbox import OutboxItem
 from connectors.whatsapp.sender import OutboxSender
 from connectors.whatsapp.updates import parse_delivery
 from connectors.whatsapp.worker import InboundWorker
-from tests.connectors.whatsapp_support import delivery, migrate, status, text
+from tests.connectors.whatsapp_support import delivery, sqlite_database, status, text
 from tests.e2e.whatsapp_fixtures import PHONE_NUMBER_ID
 from tests.fakes.graph_api import FakeGraph
 from tests.harness import free_port
@@ -310,14 +309,8 @@ def wait_for(predicate, timeout: float) -> None:  # noqa: ANN001
 @pytest.fixture
 def channel_database(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     """A fresh migrated SQLite file for the channel (no services needed)."""
-    url = f"sqlite:///{tmp_path / 'channel.db'}"
-    monkeypatch.setenv("DATABASE_URL", url)
-    reset_engine()
-    reset_channel_engines()
-    migrate(url)
-    yield url
-    reset_engine()
-    reset_channel_engines()
+    with sqlite_database(tmp_path / "channel.db", monkeypatch) as url:
+        yield url
 
 
 @pytest.mark.asyncio
