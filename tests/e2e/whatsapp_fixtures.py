@@ -172,12 +172,16 @@ def graph_wamid(record: Any) -> str:
     return record.response["messages"][0]["id"]
 
 
-def _acked(whatsapp: WhatsAppStack, raw: bytes) -> bool:
-    """POST one signed body; return True if the channel answered 200."""
-    try:
-        return whatsapp.post(raw)[0] == 200
-    except OSError:
-        return False
+def status_pump(whatsapp: WhatsAppStack) -> StatusPump:
+    """Return a (not yet started) pump posting straight to this stack's webhook."""
+
+    def acked(raw: bytes, _stop: threading.Event) -> bool:
+        try:
+            return whatsapp.post(raw)[0] == 200
+        except OSError:
+            return False
+
+    return StatusPump(whatsapp.graph.accepted, acked)
 
 
 @pytest.fixture(scope="module")
@@ -198,7 +202,7 @@ def whatsapp(tmp_path_factory: pytest.TempPathFactory) -> Iterator[WhatsAppStack
     try:
         with running_stack(workdir, credentials=credentials, extra_env=env) as stack:
             whatsapp_stack = WhatsAppStack(stack, graph, credentials, app_secret)
-            pump = StatusPump(graph.accepted, lambda raw, _stop: _acked(whatsapp_stack, raw)).start()
+            pump = status_pump(whatsapp_stack).start()
             yield whatsapp_stack
             whatsapp_stack.pool.shutdown()
     finally:

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterator, Mapping, Optional
 
-from tests.e2e.whatsapp_fixtures import PHONE_NUMBER_ID, StatusPump, ThreadedGraph, WhatsAppStack
+from tests.e2e.whatsapp_fixtures import PHONE_NUMBER_ID, StatusPump, ThreadedGraph, WhatsAppStack, status_pump
 from tests.harness import keep_logs, running_stack
 
 CREDENTIALS = "connectors.whatsapp.WhatsAppInput:\nconnectors.management.ManagementInput:\nrest:\n"
@@ -82,7 +82,7 @@ def operator_stack(workdir: Path, extra_env: Optional[Mapping[str, str]] = None)
     try:
         with running_stack(workdir, credentials=credentials, extra_env=env) as stack:
             whatsapp = WhatsAppStack(stack, graph, credentials, app_secret)
-            pump = StatusPump(whatsapp).start()
+            pump = status_pump(whatsapp).start()
             yield Operator(whatsapp, api_token)
             whatsapp.pool.shutdown()
     finally:
