@@ -23,14 +23,7 @@ if [ "${1:-serve}" = "shell" ]; then
   exit 0
 fi
 
-# Local secrets shared by the simulator and the channel, made fresh for this run and never printed.
-secret() { python -c 'import secrets; print(secrets.token_hex(24))'; }
-export WHATSAPP_PHONE_NUMBER_ID="${WHATSAPP_PHONE_NUMBER_ID:-109876543210}"
-export WHATSAPP_BUSINESS_ACCOUNT_ID="${WHATSAPP_BUSINESS_ACCOUNT_ID:-102030405060}"
-export WHATSAPP_API_TOKEN="${WHATSAPP_API_TOKEN:-$(secret)}"
-export WHATSAPP_APP_SECRET="${WHATSAPP_APP_SECRET:-$(secret)}"
-export WHATSAPP_WEBHOOK_VERIFY_TOKEN="${WHATSAPP_WEBHOOK_VERIFY_TOKEN:-$(secret)}"
-export WHATSAPP_GRAPH_API_URL="${WHATSAPP_GRAPH_API_URL:-http://127.0.0.1:8080}"
+source scripts/local_secrets.sh
 # The operator API and dashboard token: kept in a private file, not printed.
 if [ -z "${MANAGEMENT_API_TOKEN:-}" ]; then
   umask 077; secret > var/management-token; umask 022

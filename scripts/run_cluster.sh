@@ -38,14 +38,7 @@ export ACTION_ENDPOINT_URL="http://127.0.0.1:$ACTION_PORT/webhook"
 alembic upgrade head >"$LOGS/setup.log" 2>&1
 [ "${KEEP_DATA:-0}" = 1 ] || python -m actions.db.seed >>"$LOGS/setup.log" 2>&1
 
-# Local secrets shared by the simulator and the channel, made fresh for this run and never printed.
-secret() { python -c 'import secrets; print(secrets.token_hex(24))'; }
-export WHATSAPP_PHONE_NUMBER_ID="${WHATSAPP_PHONE_NUMBER_ID:-109876543210}"
-export WHATSAPP_BUSINESS_ACCOUNT_ID="${WHATSAPP_BUSINESS_ACCOUNT_ID:-102030405060}"
-export WHATSAPP_API_TOKEN="${WHATSAPP_API_TOKEN:-$(secret)}"
-export WHATSAPP_APP_SECRET="${WHATSAPP_APP_SECRET:-$(secret)}"
-export WHATSAPP_WEBHOOK_VERIFY_TOKEN="${WHATSAPP_WEBHOOK_VERIFY_TOKEN:-$(secret)}"
-export WHATSAPP_GRAPH_API_URL="${WHATSAPP_GRAPH_API_URL:-http://127.0.0.1:$SIM_PORT}"
+source scripts/local_secrets.sh
 export WHATSAPP_MEDIA_DIR="${WHATSAPP_MEDIA_DIR:-$PWD/var/media}"
 
 wait_url() {  # wait_url <url> <pid> <seconds>

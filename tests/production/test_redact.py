@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import io
 import logging
+import secrets
 import sys
 from typing import Iterator
 
@@ -11,7 +12,7 @@ import pytest
 from connectors import redact
 from connectors.redact import mask_number, mask_text, secret_values
 
-TOKEN = "EAAGm0PX4ZCpsBAKZCZBqQ8h"
+TOKEN = "EAAG" + secrets.token_hex(10)  # shaped like a Graph access token, made fresh
 
 
 @pytest.mark.parametrize(("line", "expected"), [
