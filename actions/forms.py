@@ -20,12 +20,27 @@ ISSUE_SLOTS = ("issue_description",)
 NO_PHOTO = "none"
 MIN_DESCRIPTION_CHARS = 10
 CANCELLED = "Cancelled — nothing was saved."
+# Intents whose message can carry the defect's description (an unsure parse included).
+DESCRIBING_INTENTS = ("report_defect", "nlu_fallback")
 
 
 def too_short(text: Optional[str]) -> bool:
     """Return True for answers too short to act on ("bad", "broken")."""
     words = (text or "").split()
     return len((text or "").strip()) < MIN_DESCRIPTION_CHARS or len(words) < 2
+
+
+def description_in(message: Dict[str, Any]) -> Optional[str]:
+    """Return the text of a defect complaint that describes the problem, beyond an order id; else None."""
+    text = str(message.get("text") or "").strip()
+    intent = (message.get("intent") or {}).get("name")
+    if intent not in DESCRIBING_INTENTS or not text or text.startswith("/"):
+        return None
+    rest = text
+    for entity in sorted(message.get("entities") or [], key=lambda e: -int(e.get("start") or 0)):
+        if isinstance(entity.get("start"), int) and isinstance(entity.get("end"), int):
+            rest = rest[: entity["start"]] + rest[entity["end"]:]
+    return None if too_short(rest) else text
 
 
 def media_ref(metadata: Dict[str, Any]) -> Optional[str]:
@@ -58,6 +73,16 @@ class ValidateDefectReportForm(FormValidationAction):
             dispatcher.utter_message(text=f"I couldn't find {shown} on your account.")
             return {"defect_order_id": None}
         return {"defect_order_id": order.ref}
+
+    async def extract_defect_description(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> Dict[Text, Any]:
+        # "colour is not matching in ORD-10001" starts the report (or answers "which order?") and
+        # already says what is wrong: keep it instead of asking for it again.
+        if tracker.get_slot("defect_description") or tracker.get_slot("requested_slot") not in (None, "defect_order_id"):
+            return {}
+        described = description_in(tracker.latest_message)
+        return {"defect_description": described} if described else {}
 
     async def validate_defect_description(
         self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict

@@ -1,7 +1,9 @@
 """Check `rasa test` results against the targets and print the figures.
 
 Targets (issue: the assistant): intent accuracy >= 0.95 on the held-out split,
-numbered choices 100%, order_id/defect_id entity F1 >= 0.98, test stories 100%.
+numbered choices 100%, order_id/defect_id entity F1 >= 0.98, test stories 100%; and on the persona
+splits (tests/nlu/heldout, parsed as `rasa run` does by scripts/heldout.py) a floor on "understood"
+and a ceiling on "answered wrongly" per group (HELDOUT_TARGETS).
 """
 from __future__ import annotations
 
@@ -30,6 +32,21 @@ def figures(results: Path) -> list[tuple[str, float, float]]:
     ]
 
 
+# group: (understood at least, answered wrongly at most)
+HELDOUT_TARGETS = {"english": (0.85, 0.05), "hinglish": (0.85, 0.05), "hindi": (0.85, 0.05)}
+
+
+def heldout_figures(results: Path) -> list[tuple[str, float, float, bool]]:
+    """Return (name, measured, target, ok) for the persona splits' outcomes."""
+    groups = load(results / "heldout.json")["groups"]
+    found = []
+    for group, (understood, wrong) in HELDOUT_TARGETS.items():
+        row = groups[group]
+        found.append((f"{group} understood", row["understood"], understood, row["understood"] >= understood))
+        found.append((f"{group} answered wrongly", row["wrong"], wrong, row["wrong"] <= wrong))
+    return found
+
+
 def main() -> int:
     results = Path(sys.argv[1] if len(sys.argv) > 1 else "results")
     intents = load(results / "nlu" / "intent_report.json")
@@ -39,6 +56,10 @@ def main() -> int:
         failed += not ok
         print(f"{'ok  ' if ok else 'FAIL'} {name}: {measured:.3f} (target >= {target})")
     print(f"     intent macro F1: {intents['macro avg']['f1-score']:.3f}")
+    for name, measured, target, ok in heldout_figures(results):
+        failed += not ok
+        bound = ">=" if "understood" in name else "<="
+        print(f"{'ok  ' if ok else 'FAIL'} {name}: {measured:.3f} (target {bound} {target})")
     return 1 if failed else 0
 
 

@@ -14,11 +14,13 @@ echo "== rasa data validate"
 rasa data validate --fail-on-warnings --quiet
 echo "== rasa train (reuses the model when nothing changed)"
 rasa train --fixed-model-name assistant --quiet 2>&1 | grep -E "trained and saved|Nothing changed" || true
-echo "== rasa test nlu (held-out split) and rasa test core (conversation stories)"
+echo "== rasa test nlu (held-out split), rasa test core (conversation stories), persona splits as rasa run parses"
 rm -rf results
 rasa test nlu --nlu tests/nlu/test_nlu.yml --model models/assistant.tar.gz --out results/nlu --quiet >results-nlu.log 2>&1 || { cat results-nlu.log; exit 1; }
 rasa test core --stories tests/conversations --model models/assistant.tar.gz --out results/core --quiet >results-core.log 2>&1 || { cat results-core.log; exit 1; }
-rm -f results-nlu.log results-core.log
+python scripts/heldout.py --model models/assistant.tar.gz --out results/heldout.json tests/nlu/heldout >results-heldout.log 2>&1 || { cat results-heldout.log; exit 1; }
+grep -A40 "^group" results-heldout.log
+rm -f results-nlu.log results-core.log results-heldout.log
 python scripts/check_results.py results
 echo "== browser for the simulator tests (Debian's chromium)"
 bash scripts/install_browser.sh
