@@ -1,8 +1,10 @@
 """Benchmark the assistant and print the figures (not a test; run: .venv/bin/python benchmarks/assistant.py).
 
 Prints: training time from scratch (empty cache, forced), intent accuracy and
-macro F1 on the held-out split, order_id/defect_id entity F1, NLU parse latency
-p50/p99 over the split, and the resident memory of a running `rasa run`.
+macro F1 on the held-out split, order_id/defect_id entity F1, per group of the
+persona splits (english, hinglish, hindi) the share understood, answered wrongly
+and asked back when parsed as `rasa run` parses, the most frequent confusions,
+NLU parse latency p50/p99, and the resident memory of a running `rasa run`.
 """
 from __future__ import annotations
 
@@ -19,6 +21,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from scripts.heldout import parse_all, print_report, report  # noqa: E402
 from tests.harness import running_stack  # noqa: E402
 
 BIN = Path(sys.executable).parent
@@ -54,7 +57,7 @@ def nlu_figures(model: Path, out: Path) -> dict:
 
 
 def parse_latencies(model: Path, rounds: int = 3) -> list[float]:
-    """Parse every held-out example `rounds` times in-process; return per-parse milliseconds."""
+    """Parse every held-out and persona example `rounds` times in-process; return per-parse milliseconds."""
     import logging
 
     from rasa.core.agent import Agent
@@ -63,7 +66,8 @@ def parse_latencies(model: Path, rounds: int = 3) -> list[float]:
 
     configure_structlog(logging.WARNING)  # parse logs at DEBUG would dominate the timing
     agent = Agent.load(str(model))
-    texts = [m.get("text") for m in load_data(str(ROOT / "tests/nlu/test_nlu.yml")).intent_examples]
+    texts = [m.get("text") for path in (ROOT / "tests/nlu/test_nlu.yml", *sorted((ROOT / "tests/nlu/heldout").glob("*.yml")))
+             for m in load_data(str(path)).intent_examples]
 
     async def run() -> list[float]:
         for text in texts[:20]:  # warm-up
@@ -105,11 +109,13 @@ def main() -> None:
         tmp_path = Path(tmp)
         seconds = train_from_scratch(tmp_path)
         model = tmp_path / "bench.tar.gz"
-        print(f"training time from scratch: {seconds:.1f} s (target <= 90 s)")
+        print(f"training time from scratch: {seconds:.1f} s (target <= 150 s)")
         nlu = nlu_figures(model, tmp_path / "nlu")
         print(f"intent accuracy (held-out): {nlu['intent_accuracy']:.3f}")
         print(f"intent macro F1 (held-out): {nlu['intent_macro_f1']:.3f}")
         print(f"entity F1 order_id: {nlu['order_id_f1']:.3f}  defect_id: {nlu['defect_id_f1']:.3f}")
+        print("persona splits (tests/nlu/heldout), parsed as `rasa run` parses:")
+        print_report(report(parse_all(model, [ROOT / "tests/nlu/heldout"])))
         timings = parse_latencies(model)
         print(f"parse latency over {len(timings)} parses: p50 {percentile(timings, 50):.1f} ms, "
               f"p99 {percentile(timings, 99):.1f} ms")
