@@ -188,7 +188,7 @@ class InboundWorker(PollLoop):
 
     async def give_up(self, message: InboundView) -> None:
         """Enqueue the one polite answer to a message that will not be tried again."""
-        if message.opted_out or message.kind == "system":
+        if message.opted_out or is_silent(message.kind, message.meta):
             return  # no answer to those anyway
         output = self.make_output(message.wa_id, message.wamid, GIVE_UP_KIND, GIVE_UP_SEQ)
         await output.send_response(message.wa_id, {"text": GIVE_UP_TEXT})
