@@ -6,34 +6,49 @@ number behaves the same at run time and in ``rasa test``.
 """
 from __future__ import annotations
 
+import itertools
 import re
 from typing import Any, Iterable, Mapping, Optional, Sequence
+
+from components.text import clean_text
 
 CHOICE_INTENT = "choose_option"
 OPTION_ENTITY = "option"
 MAX_OPTION = 99
+_DIGITS = re.compile(r"\d+")
 
 # Keycap emoji ("2️⃣") arrive as digit + U+FE0F + U+20E3.
-_KEYCAP = re.compile("[\ufe0f\u20e3]")
+_KEYCAP = str.maketrans("", "", "\ufe0f\u20e3")
+# Words, digit runs (any script: "२" is 2) and single other characters, spaces dropped. Each
+# alternative is one character class, so tokenising is linear.
+_TOKEN = re.compile(r"\d+|[^\W\d_]+|\S")
+# The longest choice the grammar accepts has 18 tokens ("i would like to go with option no . # 2 ) is my
+# choice please !"); anything longer is not a bare choice and is not parsed further.
+MAX_CHOICE_TOKENS = 20
+# A bare choice over tokens joined by single spaces, every token followed by exactly one space. No
+# unbounded quantifier (only ?, {0,2} and \d{1,2}) and fullmatch: the work per message is bounded
+# by a constant, whatever the text, so it cannot backtrack catastrophically.
 _CHOICE = re.compile(
-    r"""^\s*
-    (?:(?:i\s*(?:'ll|will|would\s+like\s+to)?\s*|give\s+me\s+|my\s+choice\s+is\s+)?
-       (?:choose|chose|pick|select|want|take|need|go\s+with|reply|ans|answer)?\s*)?
-    (?:(?:option|opt|choice|number|num|no)\s*[.:#-]?\s*){0,2}
-    \#?\s*
-    (?P<n>\d{1,2})
-    \s*[.)]?\s*
-    (?:is\s+my\s+choice)?\s*
-    (?:pls|plz|please|sir|madam|ji)?\s*[.!]?\s*$""",
-    re.IGNORECASE | re.VERBOSE,
+    r"""(?:(?:i\ (?:['’]\ ll\ |will\ |would\ like\ to\ )?|give\ me\ |my\ choice\ is\ )?
+       (?:(?:choose|chose|pick|select|want|take|need|go\ with|reply|ans|answer)\ )?)?
+    (?:(?:option|opt|choice|number|num|no)\ (?:[.:\#-]\ )?){0,2}
+    (?:\#\ )?
+    (?P<n>\d{1,2})\ 
+    (?:[.)]\ )?
+    (?:is\ my\ choice\ )?
+    (?:(?:pls|plz|please|sir|madam|ji)\ )?
+    (?:[.!]\ )?""",
+    re.VERBOSE,
 )
 
 
 def parse_choice(text: str) -> Optional[int]:
     """Return the option number a message picks, or None if it is not a bare choice."""
-    if not text:
+    tokens = [m.group() for m in itertools.islice(
+        _TOKEN.finditer(clean_text(text).translate(_KEYCAP).lower()), MAX_CHOICE_TOKENS + 1)]
+    if not tokens or len(tokens) > MAX_CHOICE_TOKENS:
         return None
-    match = _CHOICE.match(_KEYCAP.sub("", text))
+    match = _CHOICE.fullmatch(" ".join(tokens) + " ")
     if not match:
         return None
     number = int(match.group("n"))
@@ -42,9 +57,11 @@ def parse_choice(text: str) -> Optional[int]:
 
 def choice_span(text: str) -> Optional[tuple[int, int]]:
     """Return the character span of the number in a bare choice."""
-    # Keycap marks follow the digits, so stripping them keeps the span valid.
-    match = _CHOICE.match(_KEYCAP.sub("", text or ""))
-    return match.span("n") if match else None
+    if parse_choice(text) is None:
+        return None
+    # A bare choice has one digit run, the number: find it in the text as given.
+    match = _DIGITS.search(text)
+    return match.span() if match else None
 
 
 def last_offer(

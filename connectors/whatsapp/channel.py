@@ -48,13 +48,13 @@ class WhatsAppOutput(OutputChannel):
         return "whatsapp"
 
     def __init__(self, wa_id: Optional[str], inbound_wamid: Optional[str], kind: str = "reply",
-                 on_enqueued: Callable[[], None] = lambda: None) -> None:
+                 on_enqueued: Callable[[], None] = lambda: None, first_seq: int = 0) -> None:
         self.wa_id = wa_id
         # Replies not caused by an inbound message (Rasa API, reminders) get a key of their own.
         self.key = inbound_wamid or f"out:{uuid.uuid4().hex}"
         self.kind = kind
         self.on_enqueued = on_enqueued
-        self._seq = 0
+        self._seq = first_seq  # a fixed answer outside the turn's 0, 1, ... (the give-up apology)
 
     async def send_response(self, recipient_id: Text, message: Dict[Text, Any]) -> None:
         """Render one whole Rasa response (text, buttons, image, custom) and enqueue its bodies."""
@@ -249,9 +249,9 @@ class WhatsAppInput(InputChannel):
         """Return an output channel for messages Rasa sends on its own (API, reminders)."""
         return WhatsAppOutput(None, None, on_enqueued=self._wake_sender)
 
-    def _output(self, wa_id: str, inbound_wamid: str, kind: str) -> OutputChannel:
+    def _output(self, wa_id: str, inbound_wamid: str, kind: str, first_seq: int = 0) -> OutputChannel:
         """Return the output channel for one inbound message's turn."""
-        return WhatsAppOutput(wa_id, inbound_wamid, kind, on_enqueued=self._wake_sender)
+        return WhatsAppOutput(wa_id, inbound_wamid, kind, on_enqueued=self._wake_sender, first_seq=first_seq)
 
     def _wake_sender(self) -> None:
         """Tell the sender there is something new in the outbox."""

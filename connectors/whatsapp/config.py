@@ -25,6 +25,7 @@ DEFAULT_GRAPH_API_URL = "https://graph.facebook.com"
 DEFAULT_API_VERSION = "v25.0"
 DEFAULT_MEDIA_DIR = "var/media"
 DEFAULT_MAX_MPS = 80.0  # Meta's default throughput per business number
+DEFAULT_TURN_TIMEOUT_SECONDS = 30.0  # a normal turn takes well under a second; a slow action server has 30 s
 
 
 class ConfigError(RasaException):
@@ -52,6 +53,8 @@ class WhatsAppConfig:
     turns_in_thread: bool = True
     # Turns in flight at once (different senders; one sender's are always one at a time).
     turn_concurrency: int = 3
+    # A Rasa turn that runs longer is cancelled and counts as a failed try (MAX_ATTEMPTS in worker.py).
+    turn_timeout_seconds: float = DEFAULT_TURN_TIMEOUT_SECONDS
 
     @property
     def graph_base(self) -> str:
@@ -80,6 +83,8 @@ class WhatsAppConfig:
         if max_mps <= 0:
             raise ConfigError("WHATSAPP_MAX_MPS must be above 0")
         turn_concurrency = _positive_int(values.get("WHATSAPP_TURN_CONCURRENCY"), "WHATSAPP_TURN_CONCURRENCY", 3)
+        turn_timeout = _positive_number(values.get("WHATSAPP_TURN_TIMEOUT_SECONDS"), "WHATSAPP_TURN_TIMEOUT_SECONDS",
+                                        DEFAULT_TURN_TIMEOUT_SECONDS)
         return cls(
             phone_number_id=values["WHATSAPP_PHONE_NUMBER_ID"],
             business_account_id=values["WHATSAPP_BUSINESS_ACCOUNT_ID"],
@@ -94,6 +99,7 @@ class WhatsAppConfig:
             reengagement_language=values.get("WHATSAPP_REENGAGEMENT_LANGUAGE") or "en",
             turns_in_thread=_flag(values.get("WHATSAPP_TURNS_IN_THREAD"), True),
             turn_concurrency=turn_concurrency,
+            turn_timeout_seconds=turn_timeout,
         )
 
 
@@ -106,6 +112,19 @@ def _positive_int(value: Optional[str], name: str, default: int) -> int:
     except ValueError:
         raise ConfigError(f"{name} must be a whole number") from None
     if number <= 0:
+        raise ConfigError(f"{name} must be above 0")
+    return number
+
+
+def _positive_number(value: Optional[str], name: str, default: float) -> float:
+    """Return a number above 0; unset gives default."""
+    if value is None or not value.strip():
+        return default
+    try:
+        number = float(value)
+    except ValueError:
+        raise ConfigError(f"{name} must be a number") from None
+    if not 0 < number < float("inf"):
         raise ConfigError(f"{name} must be above 0")
     return number
 

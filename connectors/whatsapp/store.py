@@ -225,13 +225,19 @@ def claim_next_inbound(wa_id: str, owner: str, ttl: timedelta,
                            row.timestamp, row.attempts + 1, bool(row.opted_out))
 
 
-def finish_inbound(inbound_id: int, owner: str, state: str, error: Optional[str] = None) -> bool:
-    """Set a claimed message to done, ignored or back to pending; False if the claim was lost."""
+def finish_inbound(inbound_id: int, owner: str, state: str, error: Optional[str] = None,
+                   refund_attempt: bool = False) -> bool:
+    """Set a claimed message to done, ignored or back to pending; False if the claim was lost.
+
+    A claim counts as a try (claim_next_inbound); refund_attempt gives it back when the try failed for a
+    reason that is not the message's (a lock store or database outage).
+    """
     i = inbound.c
+    attempts = case((i.attempts > 0, i.attempts - 1), else_=0) if refund_attempt else i.attempts
     with writing() as session:
         result = session.execute(
             update(inbound).where(i.id == inbound_id, i.lease_owner == owner, i.state == "processing")
-            .values(state=state, lease_owner=None, lease_until=None, last_error=error,
+            .values(state=state, lease_owner=None, lease_until=None, last_error=error, attempts=attempts,
                     done_at=utcnow() if state != "pending" else None))
         return result.rowcount == 1
 

@@ -23,6 +23,7 @@ from rasa.shared.core.events import ActionExecuted, BotUttered, Event, UserUtter
 from rasa.shared.core.trackers import DialogueStateTracker
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 
+from components.text import clean_text
 from connectors.management import handoff
 from connectors.whatsapp import store
 from connectors.whatsapp.background import STOP_GRACE_SECONDS, Leases, PollLoop, log_failure
@@ -34,10 +35,18 @@ from connectors.whatsapp.store import InboundView
 
 logger = logging.getLogger(__name__)
 
+# A message is tried at most this often. A try counts when the message is claimed, so a turn that
+# killed or hung the process (no exception ever raised) also counts once it is claimed again.
 MAX_ATTEMPTS = 3
+# One polite answer when a message is given up, keyed (wamid, GIVE_UP_SEQ): it is enqueued exactly
+# once, apart from any replies the failed turn already made (seq 0, 1, ...; the template is -1).
+GIVE_UP_SEQ = -2
+GIVE_UP_KIND = "give_up"
+GIVE_UP_TEXT = "Sorry, I couldn't process that message. Please send it again in a shorter form, or type *menu*."
 # A shared service down (Redis lock store, PostgreSQL): not the message's fault, so it never uses up
 # MAX_ATTEMPTS; the sender is retried after a growing pause instead of at the next poll.
 UNAVAILABLE_ERRORS = (LockError, RedisConnectionError, RedisTimeoutError, OperationalError, InterfaceError)
+UNAVAILABLE_MARK = "unavailable"  # last_error of a message put back during an outage
 UNAVAILABLE_FIRST_SECONDS = 0.5
 UNAVAILABLE_MAX_SECONDS = 10.0
 # Acks first: while deliveries arrive faster than this, a new turn waits (up to TURN_DEFER_SECONDS,
@@ -62,7 +71,7 @@ NOT_UNDERSTOOD_TEXT = ("Sorry, I can't read that kind of message. Please send te
                        "or send a photo or document (for example of a defect).")
 
 OnNewMessage = Callable[[UserMessage], Awaitable[Any]]
-MakeOutput = Callable[[str, str, str], OutputChannel]  # (wa_id, inbound wamid, kind)
+MakeOutput = Callable[..., OutputChannel]  # (wa_id, inbound wamid, kind[, first seq])
 TrackerOf = Callable[[str], Awaitable[Optional[DialogueStateTracker]]]
 
 
@@ -87,6 +96,7 @@ class InboundWorker(PollLoop):
         self.ready = ready
         self._side_tasks: set[asyncio.Task] = set()
         self._unavailable: dict[str, tuple[int, float]] = {}  # wa_id -> (failures in a row, retry at)
+        self.turn_timeout = config.turn_timeout_seconds
 
     async def find_work(self) -> list[str]:
         """Return senders with a claimable message, if Rasa can take them (not those waiting out an outage)."""
@@ -111,7 +121,9 @@ class InboundWorker(PollLoop):
                 state, error = await self._handle_logged(message)
             finally:
                 self.leases.inbound.discard(message.id)
-            await asyncio.to_thread(store.finish_inbound, message.id, owner, state, error)
+            # An outage put the message back: that try was not the message's fault, so it is returned.
+            await asyncio.to_thread(store.finish_inbound, message.id, owner, state, error,
+                                    refund_attempt=error == UNAVAILABLE_MARK)
             if state == "pending":
                 return  # retried at a later poll, not in a tight loop
 
@@ -136,6 +148,12 @@ class InboundWorker(PollLoop):
     async def _handle_logged(self, message: InboundView) -> tuple[str, Optional[str]]:
         """Handle one message; on failure log it and say whether to retry it or give up."""
         try:
+            if message.attempts > MAX_ATTEMPTS:
+                # Claimed more often than allowed without finishing: its turn kills or hangs us.
+                logger.warning("whatsapp.inbound.given_up wamid=%s attempt=%s reason=unfinished",
+                               message.wamid, message.attempts)
+                await self.give_up(message)
+                return "ignored", "gave up: unfinished tries"
             state = await self.handle(message)
             self._unavailable.pop(message.wa_id, None)
             return state, None
@@ -149,12 +167,31 @@ class InboundWorker(PollLoop):
                 delay = self._wait_out_outage(message.wa_id)
                 log_failure("whatsapp.inbound.unavailable", exc, logging.WARNING, wamid=message.wamid,
                             attempt=message.attempts, retry_in=f"{delay:.1f}s")
-                return "pending", type(exc).__name__[:120]
+                return "pending", UNAVAILABLE_MARK
             self._unavailable.pop(message.wa_id, None)
             log_failure("whatsapp.inbound.failed", exc, logging.ERROR, wamid=message.wamid,
                         attempt=message.attempts)
-            state = "pending" if message.attempts < MAX_ATTEMPTS else "ignored"
-            return state, type(exc).__name__[:120]
+            if message.attempts < MAX_ATTEMPTS:
+                return "pending", type(exc).__name__[:120]
+            return await self._give_up_logged(message), type(exc).__name__[:120]
+
+    async def _give_up_logged(self, message: InboundView) -> str:
+        """Give up a message after its last failed try; if even the apology cannot be stored, retry later."""
+        logger.warning("whatsapp.inbound.given_up wamid=%s attempt=%s reason=failed", message.wamid,
+                       message.attempts)
+        try:
+            await self.give_up(message)
+        except Exception as exc:  # noqa: BLE001 - the outbox is down: the next claim gives up again
+            log_failure("whatsapp.inbound.give_up_failed", exc, logging.WARNING, wamid=message.wamid)
+            return "pending"
+        return "ignored"
+
+    async def give_up(self, message: InboundView) -> None:
+        """Enqueue the one polite answer to a message that will not be tried again."""
+        if message.opted_out or is_silent(message.kind, message.meta):
+            return  # no answer to those anyway
+        output = self.make_output(message.wa_id, message.wamid, GIVE_UP_KIND, GIVE_UP_SEQ)
+        await output.send_response(message.wa_id, {"text": GIVE_UP_TEXT})
 
     def _wait_out_outage(self, wa_id: str) -> float:
         """Hold the sender back (0.5 s, doubling up to 10 s) before its next try; return the pause."""
@@ -200,11 +237,14 @@ class InboundWorker(PollLoop):
         metadata = dict(message.meta)
         if kind in DOWNLOAD_KINDS:
             metadata["media"] = await self._download(message)
-        text = choice_text(message.text) if kind in CHOICE_KINDS else message.text
-        if kind in DOWNLOAD_KINDS and not text.strip():
+        # Rasa never sees a 50 kB body or runs of whitespace (the choice parser and NLU clean again).
+        text = clean_text(choice_text(message.text) if kind in CHOICE_KINDS else message.text)
+        if kind in DOWNLOAD_KINDS and not text:
             text = MEDIA_ONLY_TEXT
-        await self.on_new_message(UserMessage(text, output, wa_id, input_channel="whatsapp",
-                                              message_id=message.wamid, metadata=metadata))
+        turn = self.on_new_message(UserMessage(text, output, wa_id, input_channel="whatsapp",
+                                               message_id=message.wamid, metadata=metadata))
+        # A turn that overruns is cancelled and counts as a failed try (asyncio.TimeoutError).
+        await asyncio.wait_for(turn, self.turn_timeout)
         return "done"
 
     async def _say(self, message: InboundView, text: str, kind: str) -> None:

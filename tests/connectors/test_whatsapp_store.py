@@ -97,6 +97,16 @@ def test_a_lapsed_claim_is_taken_over_and_counts_as_a_retry(database):
     assert not store.finish_inbound(claimed.id, "dead", "done")
 
 
+def test_a_try_lost_to_an_outage_is_given_back(database):
+    """A message put back because a shared service was down is claimed next with the same try count."""
+    save(delivery(text(ASHA, "hi")))
+    first = store.claim_next_inbound(ASHA, "a", TTL)
+    assert store.finish_inbound(first.id, "a", "pending", "unavailable", refund_attempt=True)
+    assert store.claim_next_inbound(ASHA, "a", TTL).attempts == 1
+    assert store.finish_inbound(first.id, "a", "pending", "ValueError")
+    assert store.claim_next_inbound(ASHA, "a", TTL).attempts == 2
+
+
 def test_racing_instances_never_claim_the_same_message(database):
     """Eight threads claiming from one sender's queue each get a different message or nothing."""
     for n in range(5):

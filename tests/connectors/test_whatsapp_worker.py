@@ -84,6 +84,15 @@ def test_a_bad_turn_concurrency_stops_start_up_with_its_name(value):
     assert WhatsAppConfig.from_env({**REQUIRED, "WHATSAPP_TURN_CONCURRENCY": "8"}).turn_concurrency == 8
 
 
+@pytest.mark.parametrize("value", ["0", "-1", "soon", "inf"])
+def test_a_bad_turn_timeout_stops_start_up_with_its_name(value):
+    """WHATSAPP_TURN_TIMEOUT_SECONDS must be a number above 0 (default 30); the message names the setting."""
+    with pytest.raises(ConfigError, match="WHATSAPP_TURN_TIMEOUT_SECONDS"):
+        WhatsAppConfig.from_env({**REQUIRED, "WHATSAPP_TURN_TIMEOUT_SECONDS": value})
+    assert WhatsAppConfig.from_env(REQUIRED).turn_timeout_seconds == 30.0
+    assert WhatsAppConfig.from_env({**REQUIRED, "WHATSAPP_TURN_TIMEOUT_SECONDS": "2.5"}).turn_timeout_seconds == 2.5
+
+
 def test_credentials_block_may_supply_settings():
     """Keys in the credentials.yml block fill in (or override) the environment."""
     config = WhatsAppConfig.from_env({}, overrides={k[len("WHATSAPP_"):].lower(): v for k, v in REQUIRED.items()})

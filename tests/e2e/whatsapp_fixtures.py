@@ -16,6 +16,7 @@ import time
 import urllib.error
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterator, Optional
@@ -187,16 +188,22 @@ def status_pump(whatsapp: WhatsAppStack) -> StatusPump:
 @pytest.fixture(scope="module")
 def whatsapp(tmp_path_factory: pytest.TempPathFactory) -> Iterator[WhatsAppStack]:
     """Run the assistant with the WhatsApp channel against a fake Graph API, with fresh secrets."""
+    with serving_whatsapp(tmp_path_factory.mktemp("whatsapp")) as stack:
+        yield stack
+
+
+@contextmanager
+def serving_whatsapp(workdir: Path, extra_env: Optional[dict[str, str]] = None) -> Iterator[WhatsAppStack]:
+    """Run the WhatsApp stack in workdir (extra_env: more channel settings); stop it afterwards."""
     token, app_secret, verify = (secrets.token_urlsafe(24) for _ in range(3))
     graph = ThreadedGraph(token, PHONE_NUMBER_ID).start()
-    workdir = tmp_path_factory.mktemp("whatsapp")
     credentials = workdir / "credentials.yml"
     credentials.write_text("connectors.whatsapp.WhatsAppInput:\nrest:\n")
     env = {
         "WHATSAPP_PHONE_NUMBER_ID": PHONE_NUMBER_ID, "WHATSAPP_BUSINESS_ACCOUNT_ID": "102030405060",
         "WHATSAPP_API_TOKEN": token, "WHATSAPP_APP_SECRET": app_secret,
         "WHATSAPP_WEBHOOK_VERIFY_TOKEN": verify, "WHATSAPP_GRAPH_API_URL": graph.base_url,
-        "WHATSAPP_MEDIA_DIR": str(workdir / "media"),
+        "WHATSAPP_MEDIA_DIR": str(workdir / "media"), **(extra_env or {}),
     }
     pump: Optional[StatusPump] = None
     try:
