@@ -83,8 +83,8 @@ class ValidateDefectReportForm(FormValidationAction):
         metadata = tracker.latest_message.get("metadata") or {}
         notice = media_notice(metadata)
         if notice:
-            dispatcher.utter_message(text=notice)  # then the form asks for the photo again
-            return {}
+            dispatcher.utter_message(text=notice)
+            return {"defect_photo": None}  # a slot set (to nothing) keeps the form running: it asks again
         ref = media_ref(metadata)
         if ref:
             return {"defect_photo": ref}

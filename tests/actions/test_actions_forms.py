@@ -95,7 +95,7 @@ async def test_a_refused_photo_is_explained_and_asked_for_again(today, domain):
     state = with_message(tracker_state("defect_photo_step"), intent="inform", metadata={"media": media})
     dispatcher = CollectingDispatcher()
     events = await ValidateDefectReportForm().run(dispatcher, Tracker.from_dict(state), domain)
-    assert events == [] and [m["text"] for m in dispatcher.messages] == [notice]
+    assert events == [SlotSet("defect_photo", None)] and [m["text"] for m in dispatcher.messages] == [notice]
 
 
 @pytest.mark.asyncio
