@@ -66,7 +66,7 @@ async def media_for_turn(config: WhatsAppConfig, graph: GraphClient, tracker_of:
     if step is None:
         return _skipped(described, NOT_NEEDED, wamid)
     now = now or utcnow()
-    used = await asyncio.to_thread(media_log.bytes_since, wa_id, now - QUOTA_WINDOW)
+    used = await asyncio.to_thread(media_log.bytes_since, wa_id, now - QUOTA_WINDOW, wamid)
     left = config.media_quota_bytes - used
     reason = refusal_before(kind, step, None, config.media_max_bytes, left)
     if reason is not None:
@@ -146,10 +146,10 @@ async def _copy(chunks: Any, handle: BinaryIO, limit: int) -> int:
             raise TooLarge(size)
         pending += chunk
         if len(pending) >= WRITE_BYTES:
-            await asyncio.to_thread(handle.write, bytes(pending))
+            await asyncio.to_thread(handle.write, pending)  # awaited: the buffer is not touched meanwhile
             pending.clear()
     if pending:
-        await asyncio.to_thread(handle.write, bytes(pending))
+        await asyncio.to_thread(handle.write, pending)
     return size
 
 

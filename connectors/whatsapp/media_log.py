@@ -14,12 +14,15 @@ from connectors.whatsapp.db import channel_sessions, insert_ignore, writing
 from connectors.whatsapp.tables import media
 
 
-def bytes_since(wa_id: str, since: datetime) -> int:
-    """Return how many bytes of this sender's files were downloaded since `since`."""
+def bytes_since(wa_id: str, since: datetime, other_than: str = "") -> int:
+    """Return how many bytes of this sender's files were downloaded since `since`.
+
+    other_than: a wamid not to count (the message being handled again after a crash).
+    """
     m = media.c
     with channel_sessions()() as session:
         return int(session.scalar(select(func.coalesce(func.sum(m.bytes), 0))
-                                  .where(m.wa_id == wa_id, m.downloaded_at >= since)) or 0)
+                                  .where(m.wa_id == wa_id, m.downloaded_at >= since, m.wamid != other_than)) or 0)
 
 
 def record_download(wamid: str, wa_id: str, media_id: str, path: str, size: int,
