@@ -13,7 +13,7 @@ import os
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import Iterator, Optional
+from typing import Callable, Iterator, Optional
 
 from sqlalchemy import delete, select
 
@@ -75,7 +75,7 @@ class RetentionJob:
                         removed.webhooks, removed.media_rows, removed.files)
         return removed
 
-    async def _batches(self, delete_some, cutoff: datetime) -> int:  # type: ignore[no-untyped-def]
+    async def _batches(self, delete_some: Callable[[datetime, int], int], cutoff: datetime) -> int:
         """Call delete_some(cutoff, batch) in a thread until a batch comes back short."""
         total = 0
         while True:

@@ -26,7 +26,8 @@ def exchange(whatsapp: WhatsAppStack, wa_id: str, body: dict[str, Any], expect: 
         if any(expect in r for r in replies):
             return replies
         time.sleep(0.05)
-    raise AssertionError(f"no reply with {expect!r}; got {[body_text(m) for m in whatsapp.graph.sent_to(wa_id)[before:]]}")
+    got = [body_text(m) for m in whatsapp.graph.sent_to(wa_id)[before:]]
+    raise AssertionError(f"no reply with {expect!r}; got {got}")
 
 
 def to_photo_step(whatsapp: WhatsAppStack, wa_id: str) -> None:
