@@ -46,8 +46,16 @@ def description_in(message: Dict[str, Any]) -> Optional[str]:
 def media_ref(metadata: Dict[str, Any]) -> Optional[str]:
     """Return the stored reference of a photo/document the channel passed in metadata."""
     media = (metadata or {}).get("media")
-    if isinstance(media, dict):
+    if isinstance(media, dict) and not media.get("refused"):
         return media.get("path") or media.get("media_id") or media.get("url")
+    return None
+
+
+def media_notice(metadata: Dict[str, Any]) -> Optional[str]:
+    """Return the channel's answer for a file it refused (too large, over the daily quota), if any."""
+    media = (metadata or {}).get("media")
+    if isinstance(media, dict) and media.get("refused"):
+        return str(media.get("notice") or "") or None
     return None
 
 
@@ -97,7 +105,12 @@ class ValidateDefectReportForm(FormValidationAction):
     ) -> Dict[Text, Any]:
         if tracker.get_slot("requested_slot") != "defect_photo":
             return {}
-        ref = media_ref(tracker.latest_message.get("metadata") or {})
+        metadata = tracker.latest_message.get("metadata") or {}
+        notice = media_notice(metadata)
+        if notice:
+            dispatcher.utter_message(text=notice)
+            return {"defect_photo": None}  # a slot set (to nothing) keeps the form running: it asks again
+        ref = media_ref(metadata)
         if ref:
             return {"defect_photo": ref}
         if tracker.latest_message.get("intent", {}).get("name") in ("skip", "deny"):

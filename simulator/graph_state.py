@@ -47,6 +47,16 @@ class Knobs:
     scope: str = "send"  # "send": only message sends; "all": also mark-read and media
 
 
+@dataclass(frozen=True)
+class SizedMedia:
+    """Media of a given size, generated while it is served (never held in memory)."""
+
+    size: int
+    mime_type: str
+    announce_size: bool = True  # file_size in the lookup answer
+    send_length: bool = True  # Content-Length on the download (else chunked)
+
+
 @dataclass
 class GraphState:
     """Everything the fake remembers; reset between tests."""
@@ -58,6 +68,7 @@ class GraphState:
     knobs: Knobs = field(default_factory=Knobs)
     closed_windows: set[str] = field(default_factory=set)  # wa_ids whose 24 h window is closed
     media: dict[str, tuple[bytes, str]] = field(default_factory=dict)
+    sized_media: dict[str, SizedMedia] = field(default_factory=dict)
     rng: random.Random = field(default_factory=random.Random)
     counter: itertools.count = field(default_factory=itertools.count)
     listeners: list[Callable[[Record], None]] = field(default_factory=list)  # kept across reset()
@@ -86,6 +97,7 @@ class GraphState:
         self.knobs = Knobs()
         self.closed_windows.clear()
         self.media.clear()
+        self.sized_media.clear()
 
 
 STATE = web.AppKey("graph_state", GraphState)

@@ -28,6 +28,7 @@ from connectors.whatsapp.graph import GraphClient
 from connectors.whatsapp.ingress import IngressWriter
 from connectors.whatsapp.outbox import OutboxItem
 from connectors.whatsapp.render import render_response
+from connectors.whatsapp.retention import RetentionJob
 from connectors.whatsapp.security import SIGNATURE_HEADER, verify_challenge, verify_signature
 from connectors.whatsapp.errors import GraphError
 from connectors.whatsapp.sender import OutboxSender, reengagement_payload
@@ -192,7 +193,7 @@ class WhatsAppInput(InputChannel):
             logger.info("whatsapp.read.failed wamid=%s code=%s", wamid, exc.code)
 
     async def start(self, on_new_message: Callable[[UserMessage], Awaitable[Any]], app: Sanic) -> None:
-        """Start the inbound worker, the outbox sender and the lease heartbeat."""
+        """Start the inbound worker, the outbox sender, the lease heartbeat and the retention job."""
         freeze_heap_once()
         leases = Leases(new_owner())
 
@@ -211,7 +212,8 @@ class WhatsAppInput(InputChannel):
         self.inbound = InboundWorker(self.config, GraphClient(self.config), leases, on_new_message,
                                      self._output, tracker_of, ready, self._arrivals.per_second)
         self._unsubscribe = outbox.subscribe(self._wake_sender)  # also wakes for the management API
-        self._tasks = [asyncio.create_task(self.sender.run()), asyncio.create_task(leases.beat_forever())]
+        self._tasks = [asyncio.create_task(self.sender.run()), asyncio.create_task(leases.beat_forever()),
+                       asyncio.create_task(RetentionJob(self.config).run())]
         if self.config.turns_in_thread:
             self._turns = LoopThread("whatsapp-turns").start()
             self._tasks.append(asyncio.ensure_future(self._turns.run(self.inbound.run())))

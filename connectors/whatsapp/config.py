@@ -26,6 +26,12 @@ DEFAULT_API_VERSION = "v25.0"
 DEFAULT_MEDIA_DIR = "var/media"
 DEFAULT_MAX_MPS = 80.0  # Meta's default throughput per business number
 DEFAULT_TURN_TIMEOUT_SECONDS = 30.0  # a normal turn takes well under a second; a slow action server has 30 s
+MB = 1024 * 1024
+META_MEDIA_MAX_BYTES = 100 * MB  # Meta refuses inbound media above this (131052)
+DEFAULT_MEDIA_MAX_BYTES = 10 * MB
+DEFAULT_MEDIA_QUOTA_BYTES = 50 * MB
+DEFAULT_MEDIA_RETENTION_DAYS = 90
+DEFAULT_WEBHOOK_LOG_RETENTION_DAYS = 14
 
 
 class ConfigError(RasaException):
@@ -55,6 +61,12 @@ class WhatsAppConfig:
     turn_concurrency: int = 3
     # A Rasa turn that runs longer is cancelled and counts as a failed try (MAX_ATTEMPTS in worker.py).
     turn_timeout_seconds: float = DEFAULT_TURN_TIMEOUT_SECONDS
+    # Media is downloaded only where a form step asks for it, up to this size and this many bytes
+    # per sender in any 24 hours; files and the raw webhook log are deleted after their retention.
+    media_max_bytes: int = DEFAULT_MEDIA_MAX_BYTES
+    media_quota_bytes: int = DEFAULT_MEDIA_QUOTA_BYTES
+    media_retention_days: int = DEFAULT_MEDIA_RETENTION_DAYS
+    webhook_log_retention_days: int = DEFAULT_WEBHOOK_LOG_RETENTION_DAYS
 
     @property
     def graph_base(self) -> str:
@@ -85,6 +97,10 @@ class WhatsAppConfig:
         turn_concurrency = _positive_int(values.get("WHATSAPP_TURN_CONCURRENCY"), "WHATSAPP_TURN_CONCURRENCY", 3)
         turn_timeout = _positive_number(values.get("WHATSAPP_TURN_TIMEOUT_SECONDS"), "WHATSAPP_TURN_TIMEOUT_SECONDS",
                                         DEFAULT_TURN_TIMEOUT_SECONDS)
+        media_max_bytes = _positive_int(values.get("WHATSAPP_MEDIA_MAX_BYTES"), "WHATSAPP_MEDIA_MAX_BYTES",
+                                        DEFAULT_MEDIA_MAX_BYTES)
+        if media_max_bytes > META_MEDIA_MAX_BYTES:
+            raise ConfigError(f"WHATSAPP_MEDIA_MAX_BYTES must be at most {META_MEDIA_MAX_BYTES} (Meta's limit)")
         return cls(
             phone_number_id=values["WHATSAPP_PHONE_NUMBER_ID"],
             business_account_id=values["WHATSAPP_BUSINESS_ACCOUNT_ID"],
@@ -100,6 +116,14 @@ class WhatsAppConfig:
             turns_in_thread=_flag(values.get("WHATSAPP_TURNS_IN_THREAD"), True),
             turn_concurrency=turn_concurrency,
             turn_timeout_seconds=turn_timeout,
+            media_max_bytes=media_max_bytes,
+            media_quota_bytes=_positive_int(values.get("WHATSAPP_MEDIA_QUOTA_BYTES"), "WHATSAPP_MEDIA_QUOTA_BYTES",
+                                            DEFAULT_MEDIA_QUOTA_BYTES),
+            media_retention_days=_positive_int(values.get("WHATSAPP_MEDIA_RETENTION_DAYS"),
+                                               "WHATSAPP_MEDIA_RETENTION_DAYS", DEFAULT_MEDIA_RETENTION_DAYS),
+            webhook_log_retention_days=_positive_int(values.get("WHATSAPP_WEBHOOK_LOG_RETENTION_DAYS"),
+                                                     "WHATSAPP_WEBHOOK_LOG_RETENTION_DAYS",
+                                                     DEFAULT_WEBHOOK_LOG_RETENTION_DAYS),
         )
 
 

@@ -1,4 +1,4 @@
-"""Graph API client on aiohttp: send a message, mark one read, download media.
+"""Graph API client on aiohttp: send a message, mark one read, look media up and open its bytes.
 
 One ClientSession per process, created inside the running loop on first use, with an explicit
 timeout. Every failure is raised as an errors.py type. The access token only goes to the configured
@@ -7,7 +7,9 @@ Graph host or to Meta's own hosts (media URLs may redirect to a CDN).
 from __future__ import annotations
 
 import asyncio
-from typing import Any, Mapping, Optional
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Any, AsyncIterator, Mapping, Optional
 from urllib.parse import urljoin, urlsplit
 
 import aiohttp
@@ -16,9 +18,17 @@ from connectors.whatsapp.config import WhatsAppConfig
 from connectors.whatsapp.errors import GraphError, NetworkError, PermanentError
 
 DEFAULT_TIMEOUT = aiohttp.ClientTimeout(total=20, connect=5, sock_read=15)
-MEDIA_MAX_BYTES = 100 * 1024 * 1024  # Meta refuses inbound media above this (131052)
 MAX_REDIRECTS = 3
 META_HOST_SUFFIXES = ("facebook.com", "fbsbx.com", "fbcdn.net", "whatsapp.net")
+
+
+@dataclass(frozen=True)
+class MediaInfo:
+    """What Meta says about a media id: where to fetch it, its type and (if given) its size."""
+
+    url: str
+    mime_type: str
+    file_size: Optional[int]  # bytes; None when Meta gave no usable size
 
 
 class GraphClient:
@@ -62,16 +72,36 @@ class GraphClient:
             body["typing_indicator"] = {"type": "text"}
         await self._call("POST", self._messages_url, json=body)
 
-    async def download_media(self, media_id: str) -> tuple[bytes, str]:
-        """Look a media id up, then fetch its bytes; return (bytes, MIME type)."""
+    async def media_info(self, media_id: str) -> MediaInfo:
+        """Look a media id up: its short-lived download URL, MIME type and announced size."""
         info = await self._call("GET", f"{self._config.graph_base}/{media_id}",
                                 params={"phone_number_id": self._config.phone_number_id})
         url = info.get("url") if isinstance(info, dict) else None
         if not isinstance(url, str) or not url:
             raise PermanentError(None, "media lookup returned no url")
-        data, content_type = await self._fetch(url)
-        mime = content_type or str(info.get("mime_type") or "application/octet-stream")
-        return data, mime.split(";")[0].strip()
+        return MediaInfo(url, str(info.get("mime_type") or ""), _size(info.get("file_size")))
+
+    @asynccontextmanager
+    async def open_media(self, url: str) -> AsyncIterator[aiohttp.ClientResponse]:
+        """Open a media URL (200 only), following redirects ourselves so the token never leaves Meta.
+
+        The caller reads the body in chunks (response.content) and may stop at any point.
+        """
+        for _ in range(MAX_REDIRECTS + 1):
+            if not self.may_carry_token(url):
+                raise PermanentError(None, "media url is not on a Meta or configured host")
+            try:
+                async with self.session.get(url, headers=self._auth(), allow_redirects=False) as response:
+                    if response.status in (301, 302, 303, 307, 308) and response.headers.get("Location"):
+                        url = urljoin(url, response.headers["Location"])
+                        continue
+                    if response.status != 200:
+                        raise GraphError.from_response(response.status, await _json_or_none(response))
+                    yield response
+                    return
+            except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
+                raise NetworkError(None, f"media download failed: {type(exc).__name__}") from exc
+        raise PermanentError(None, "too many redirects for media")
 
     @property
     def _messages_url(self) -> str:
@@ -102,27 +132,11 @@ class GraphClient:
         except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
             raise NetworkError(None, f"{method} failed: {type(exc).__name__}") from exc
 
-    async def _fetch(self, url: str) -> tuple[bytes, str]:
-        """Download media bytes, following redirects ourselves so the token never leaves Meta."""
-        for _ in range(MAX_REDIRECTS + 1):
-            if not self.may_carry_token(url):
-                raise PermanentError(None, "media url is not on a Meta or configured host")
-            try:
-                async with self.session.get(url, headers=self._auth(), allow_redirects=False) as response:
-                    if response.status in (301, 302, 303, 307, 308) and response.headers.get("Location"):
-                        url = urljoin(url, response.headers["Location"])
-                        continue
-                    if response.status != 200:
-                        raise GraphError.from_response(response.status, await _json_or_none(response))
-                    data = bytearray()
-                    async for chunk in response.content.iter_chunked(1 << 16):
-                        data += chunk
-                        if len(data) > MEDIA_MAX_BYTES:
-                            raise PermanentError(None, "media is larger than 100 MB")
-                    return bytes(data), response.headers.get("Content-Type", "")
-            except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
-                raise NetworkError(None, f"media download failed: {type(exc).__name__}") from exc
-        raise PermanentError(None, "too many redirects for media")
+
+def _size(value: Any) -> Optional[int]:
+    """Return Meta's file_size (a string of digits, or a number) as bytes, else None."""
+    text = str(value).strip() if value is not None else ""
+    return int(text) if text.isdigit() else None
 
 
 async def _json_or_none(response: aiohttp.ClientResponse) -> Any:

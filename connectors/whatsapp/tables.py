@@ -107,3 +107,19 @@ leases = Table(
     Column("owner", String(80), nullable=False),
     Column("until", DateTime, nullable=False),
 )
+
+# One row per downloaded inbound file: the sender's daily quota sums `bytes`; retention deletes the
+# file and the row together. Migration: 0005_whatsapp_media.
+media = Table(
+    "whatsapp_media", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("wamid", String(255), nullable=False),  # the message that carried it
+    Column("wa_id", String(160), nullable=False),
+    Column("media_id", String(255), nullable=False),
+    Column("path", String(1000), nullable=False),
+    Column("bytes", BigInteger, nullable=False),
+    Column("downloaded_at", DateTime, nullable=False),
+    UniqueConstraint("wamid", name="uq_whatsapp_media_wamid"),
+    Index("ix_whatsapp_media_wa_id_downloaded_at", "wa_id", "downloaded_at"),
+    Index("ix_whatsapp_media_downloaded_at", "downloaded_at"),
+)

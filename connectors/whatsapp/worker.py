@@ -9,9 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import mimetypes
-import re
-from pathlib import Path
 from typing import Any, Awaitable, Callable, Optional, Sequence
 
 from rasa.core.channels.channel import OutputChannel, UserMessage
@@ -30,6 +27,7 @@ from connectors.whatsapp.background import STOP_GRACE_SECONDS, Leases, PollLoop,
 from connectors.whatsapp.config import WhatsAppConfig
 from connectors.whatsapp.errors import GraphError
 from connectors.whatsapp.graph import GraphClient
+from connectors.whatsapp.media_fetch import media_for_turn
 from connectors.whatsapp.render import SHORT_ID_PREFIX
 from connectors.whatsapp.store import InboundView
 
@@ -59,11 +57,11 @@ STOP_WORDS = frozenset({"STOP", "UNSUBSCRIBE", "STOP ALL", "STOPALL", "OPT OUT",
 START_WORDS = frozenset({"START", "SUBSCRIBE", "UNSTOP"})
 SILENT_KINDS = frozenset({"system"})  # no reply expected (also a removed reaction: no emoji)
 NOT_UNDERSTOOD_KINDS = frozenset({"location", "contacts", "sticker", "reaction", "order", "unsupported"})
-DOWNLOAD_KINDS = frozenset({"image", "document", "audio", "video"})
+DOWNLOAD_KINDS = frozenset({"image", "document", "audio", "video"})  # fetched only where a form step asks
 CHOICE_KINDS = frozenset({"button_reply", "list_reply", "template_button"})
 # What Rasa reads for a photo, document, voice note or video sent without a caption: an "inform"
 # with no entities. A form asking for a file (the defect form's photo step) takes the file from
-# metadata["media"]; anywhere else a stray inform shows the menu.
+# metadata["media"]; anywhere else a stray inform shows the menu (and the file is not downloaded).
 MEDIA_ONLY_TEXT = "/inform"
 OPTED_OUT_TEXT = "You will not get any more messages from us. Send START to talk to us again."
 OPTED_IN_TEXT = "Welcome back! Send hi to see the menu."
@@ -270,20 +268,9 @@ class InboundWorker(PollLoop):
             logger.info("whatsapp.read.failed wamid=%s code=%s", wamid, exc.code)
 
     async def _download(self, message: InboundView) -> dict[str, Any]:
-        """Download the message's media into the media dir; describe it for the assistant."""
-        media = message.meta.get("media") or {}
-        media_id = str(media.get("media_id") or "")
-        described: dict[str, Any] = {"kind": message.kind, "media_id": media_id,
-                                     "mime_type": media.get("mime_type") or None, "path": None,
-                                     "caption": media.get("caption")}
-        try:
-            data, mime = await self.graph.download_media(media_id)
-        except GraphError as exc:
-            logger.warning("whatsapp.media.failed wamid=%s code=%s", message.wamid, exc.code)
-            return described
-        path = await asyncio.to_thread(save_media, self.config.media_dir, media_id, mime, data)
-        described.update(mime_type=mime or described["mime_type"], path=str(path))
-        return described
+        """Download the message's file only if a form step needs it now (media_fetch); describe it for Rasa."""
+        return await media_for_turn(self.config, self.graph, self.tracker_of, message.wa_id, message.wamid,
+                                    message.kind, message.meta)
 
 
 def is_unavailable(exc: BaseException) -> bool:
@@ -317,18 +304,6 @@ def choice_text(text: str) -> str:
     """Return what a tapped option means: its payload, or "3" for the short id "opt:3"."""
     rest = text[len(SHORT_ID_PREFIX):] if text.startswith(SHORT_ID_PREFIX) else ""
     return rest if rest.isdigit() else text
-
-
-def save_media(media_dir: Path, media_id: str, mime_type: str, data: bytes) -> Path:
-    """Write media bytes as <media_id><ext> under media_dir and return the path."""
-    name = re.sub(r"[^A-Za-z0-9_-]", "_", media_id)[:100] or "media"
-    extension = mimetypes.guess_extension(mime_type or "") or ".bin"
-    media_dir.mkdir(parents=True, exist_ok=True)
-    path = media_dir / f"{name}{extension}"
-    partial = path.with_suffix(path.suffix + ".part")
-    partial.write_bytes(data)
-    partial.replace(path)  # readers never see half a file
-    return path
 
 
 def turn_replies(events: Sequence[Event], message_id: str) -> Optional[list[dict[str, Any]]]:

@@ -87,6 +87,18 @@ async def test_text_without_a_photo_keeps_asking_for_one(today, domain):
 
 
 @pytest.mark.asyncio
+async def test_a_refused_photo_is_explained_and_asked_for_again(today, domain):
+    """A photo the channel refused (too large) fills nothing and the user reads why, before the form asks again."""
+    notice = "That file is too large (max 10 MB). Please send a smaller photo."
+    media = {"kind": "image", "media_id": "wamid-media-9", "path": None, "downloaded": False,
+             "refused": "too_large", "notice": notice}
+    state = with_message(tracker_state("defect_photo_step"), intent="inform", metadata={"media": media})
+    dispatcher = CollectingDispatcher()
+    events = await ValidateDefectReportForm().run(dispatcher, Tracker.from_dict(state), domain)
+    assert events == [SlotSet("defect_photo", None)] and [m["text"] for m in dispatcher.messages] == [notice]
+
+
+@pytest.mark.asyncio
 async def test_a_photo_sent_at_another_question_is_not_taken_as_the_answer(today, domain):
     """An image sent while the form asks for the order does not fill the photo slot."""
     state = tracker_state("defect_photo_step")

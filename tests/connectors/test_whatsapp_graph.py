@@ -13,6 +13,7 @@ from connectors.whatsapp.config import WhatsAppConfig
 from connectors.whatsapp.errors import (AuthError, NetworkError, PermanentError, ReEngagementRequired,
                                         RetryableError, ThrottledError)
 from connectors.whatsapp.graph import GraphClient
+from connectors.whatsapp.media_fetch import download
 from tests.fakes.graph_api import FakeGraph
 
 USER = "919800000001"
@@ -102,11 +103,12 @@ async def test_an_unreachable_graph_is_a_network_error(tmp_path):
 
 
 @pytest.mark.asyncio
-async def test_media_is_looked_up_then_downloaded_with_the_token(graph, client):
-    """download_media returns the bytes and MIME type the user sent."""
+async def test_media_is_looked_up_then_downloaded_with_the_token(graph, client, tmp_path):
+    """A download saves the bytes the user sent under the media id, with the MIME type's extension."""
     graph.add_media("4455", b"\x89PNG fake", "image/png")
-    data, mime = await client.download_media("4455")
-    assert (data, mime) == (b"\x89PNG fake", "image/png")
+    fetched = await download(client, "4455", tmp_path / "media", max_bytes=1000, left=1000)
+    assert (fetched.path.read_bytes(), fetched.mime_type, fetched.path.name) == (b"\x89PNG fake", "image/png",
+                                                                                  "4455.png")
     assert [r.path for r in graph.requests[-2:]] == [f"/{graph.state.version}/4455", "/media/4455"]
 
 
@@ -114,7 +116,7 @@ async def test_media_is_looked_up_then_downloaded_with_the_token(graph, client):
 async def test_unknown_media_is_a_permanent_error(graph, client):
     """A media id Meta does not know raises PermanentError."""
     with pytest.raises(PermanentError):
-        await client.download_media("404404")
+        await client.media_info("404404")
 
 
 @pytest.mark.asyncio
@@ -141,7 +143,7 @@ async def test_the_token_never_goes_to_a_foreign_media_host(tmp_path):
     graph_client = GraphClient(config)
     try:
         with pytest.raises(PermanentError):
-            await graph_client.download_media("1")
+            await download(graph_client, "1", tmp_path, max_bytes=1000, left=1000)
         assert not graph_client.may_carry_token("http://evil.example/lookaside.fbsbx.com")
         assert graph_client.may_carry_token("https://lookaside.fbsbx.com/whatsapp_business/attachments/")
         assert not graph_client.may_carry_token("http://lookaside.fbsbx.com/x")

@@ -233,8 +233,8 @@ async def test_stop_confirms_once_and_silences_until_start(served):
 
 
 @pytest.mark.asyncio
-async def test_an_image_is_downloaded_and_handed_over_with_its_caption(served, tmp_path):
-    """A photo is saved in the media dir and reaches Rasa as its caption plus media metadata."""
+async def test_an_image_outside_any_form_reaches_rasa_without_a_download(served, tmp_path):
+    """A photo nobody asked for reaches Rasa as its caption plus media metadata, and is never fetched."""
     contact, msg = message("media", "image", ASHA)
     served.graph.add_media(msg["image"]["id"], b"\xff\xd8jpeg bytes", "image/jpeg")
     await served.post(delivery((contact, msg)))
@@ -242,9 +242,9 @@ async def test_an_image_is_downloaded_and_handed_over_with_its_caption(served, t
     [received] = served.assistant.received
     media = received.metadata["media"]
     assert received.text == msg["image"]["caption"]
-    assert (media["kind"], media["media_id"], media["mime_type"]) == ("image", msg["image"]["id"], "image/jpeg")
-    assert Path(media["path"]).read_bytes() == b"\xff\xd8jpeg bytes"
-    assert Path(media["path"]).parent == tmp_path / "media"
+    assert (media["kind"], media["media_id"], media["path"], media["downloaded"]) == (
+        "image", msg["image"]["id"], None, False)
+    assert served.graph.media_requests(msg["image"]["id"]) == [] and not (tmp_path / "media").exists()
 
 
 @pytest.mark.asyncio

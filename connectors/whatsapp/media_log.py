@@ -1,0 +1,45 @@
+"""The record of downloaded inbound files: the sender's quota reads it, retention prunes it.
+
+Sync functions, each in its own transaction; call them through asyncio.to_thread.
+"""
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Optional
+
+from sqlalchemy import delete, func, select
+
+from actions.db.clock import utcnow
+from connectors.whatsapp.db import channel_sessions, insert_ignore, writing
+from connectors.whatsapp.tables import media
+
+
+def bytes_since(wa_id: str, since: datetime, other_than: str = "") -> int:
+    """Return how many bytes of this sender's files were downloaded since `since`.
+
+    other_than: a wamid not to count (the message being handled again after a crash).
+    """
+    m = media.c
+    with channel_sessions()() as session:
+        return int(session.scalar(select(func.coalesce(func.sum(m.bytes), 0))
+                                  .where(m.wa_id == wa_id, m.downloaded_at >= since, m.wamid != other_than)) or 0)
+
+
+def record_download(wamid: str, wa_id: str, media_id: str, path: str, size: int,
+                    now: Optional[datetime] = None) -> bool:
+    """Record one downloaded file once per message (a retried turn does not count it twice)."""
+    row = {"wamid": wamid, "wa_id": wa_id, "media_id": media_id, "path": path, "bytes": size,
+           "downloaded_at": now or utcnow()}
+    with writing(key=f"in:{wa_id}") as session:
+        return insert_ignore(session, media, row, ["wamid"])
+
+
+def delete_rows_before(cutoff: datetime, limit: int) -> int:
+    """Delete up to limit records of files downloaded before cutoff, oldest first; return how many."""
+    m = media.c
+    oldest = select(m.id).where(m.downloaded_at < cutoff).order_by(m.id).limit(limit)
+    with writing() as session:
+        ids = list(session.scalars(oldest))
+        if ids:
+            session.execute(delete(media).where(m.id.in_(ids)))
+        return len(ids)
