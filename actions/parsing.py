@@ -4,14 +4,17 @@ from __future__ import annotations
 import re
 from typing import Iterable, Optional
 
-_ORDER = re.compile(r"\bord(?:er)?[\s#:_-]*(\d{5})\b", re.IGNORECASE)
-_DEFECT = re.compile(r"\bdef(?:ect)?[\s#:_-]*(\d{1,6})\b", re.IGNORECASE)
+# Same language as data/nlu/regex.yml: "order no. 10001", "ऑर्डर 10001"; \d takes Devanagari digits
+# too, and int() turns them into ASCII ones.
+_NUMBER_WORD = r"(?:(?:no|num|number|नंबर)\b[\s#:_.-]*)?"
+_ORDER = re.compile(r"\b(?:ord(?:er)?|ऑर्डर)[\s#:_.-]*" + _NUMBER_WORD + r"(\d{5})\b", re.IGNORECASE)
+_DEFECT = re.compile(r"\b(?:def(?:ect)?|डिफेक्ट)[\s#:_.-]*" + _NUMBER_WORD + r"(\d{1,6})\b", re.IGNORECASE)
 
 
 def normalize_order_id(text: Optional[str]) -> Optional[str]:
     """Return "ORD-10001" for "ord 10001", "ORD10001", "order #10001"; None if absent."""
     match = _ORDER.search(text or "")
-    return f"ORD-{match.group(1)}" if match else None
+    return f"ORD-{int(match.group(1)):05d}" if match else None
 
 
 def normalize_defect_id(text: Optional[str]) -> Optional[str]:

@@ -87,6 +87,23 @@ class NumberedChoiceRewriter(_Stateless):
         return messages
 
 
+def _drop_choice_guess(message: Message) -> None:
+    """A message that is not a bare choice is never choose_option: use the next intent in the ranking.
+
+    The classifier learns choose_option from bare numbers, so it leans towards it for any message
+    with digits ("quantity 500 kg se 800 kg krdo"); only this component may decide it.
+    """
+    ranking = [r for r in message.get(INTENT_RANKING_KEY) or [] if r.get(INTENT_NAME_KEY) != CHOICE_INTENT]
+    intent = message.get(INTENT) or {}
+    if intent.get(INTENT_NAME_KEY) != CHOICE_INTENT:
+        if len(ranking) != len(message.get(INTENT_RANKING_KEY) or []):
+            message.set(INTENT_RANKING_KEY, ranking, add_to_output=True)
+        return
+    message.set(INTENT, dict(ranking[0]) if ranking else {INTENT_NAME_KEY: None, PREDICTED_CONFIDENCE_KEY: 0.0},
+                add_to_output=True)
+    message.set(INTENT_RANKING_KEY, ranking, add_to_output=True)
+
+
 @DefaultV1Recipe.register(
     [DefaultV1Recipe.ComponentType.ENTITY_EXTRACTOR], is_trainable=False
 )
@@ -94,11 +111,12 @@ class NumberedChoiceTagger(_Stateless, EntityExtractorMixin):
     """Mark a bare number as ``choose_option`` with its ``option`` entity."""
 
     def process(self, messages: List[Message]) -> List[Message]:
-        """Tag unresolved numbered choices in place."""
+        """Tag unresolved numbered choices in place; take choose_option from anything else."""
         for message in messages:
             text = message.get(TEXT) or ""
             option = parse_choice(text)
             if option is None:
+                _drop_choice_guess(message)
                 continue
             start, end = choice_span(text) or (0, len(text))
             message.set(
