@@ -19,7 +19,8 @@ SANIC_HOST=127.0.0.1 python -m rasa_sdk --actions actions --port 5055 --quiet & 
 pids+=($!)
 
 if [ "${1:-serve}" = "shell" ]; then
-  rasa shell --model models/assistant.tar.gz --conversation-id "${NUMBER:-919800000001}"
+  # rasa shell serves the REST channel (the caller picks the sender id): on loopback only.
+  rasa shell --model models/assistant.tar.gz --interface 127.0.0.1 --conversation-id "${NUMBER:-919800000001}"
   exit 0
 fi
 
