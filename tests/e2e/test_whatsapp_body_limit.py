@@ -7,45 +7,17 @@ answer: a 413 that arrives while 4 MB are still unsent shows the body was never 
 from __future__ import annotations
 
 import json
-import socket
-from urllib.parse import urlsplit
 
 from tests.connectors.whatsapp_support import delivery, signed, text
-from tests.e2e.whatsapp_fixtures import whatsapp  # noqa: F401 - the module's running stack
+from tests.e2e.whatsapp_fixtures import partial_post, whatsapp  # noqa: F401 - the module's running stack
 
 FOUR_MB = 4 * 1024 * 1024
-
-
-def answer_to_partial_post(url: str, headers: dict[str, str], length: int, first: bytes) -> tuple[int, bytes]:
-    """POST headers announcing length bytes, send only first, and return (status, body) of the answer."""
-    parts = urlsplit(url)
-    lines = [f"POST {parts.path} HTTP/1.1", f"Host: {parts.netloc}", f"Content-Length: {length}",
-             *(f"{k}: {v}" for k, v in headers.items()), "", ""]
-    with socket.create_connection((parts.hostname, parts.port), timeout=15) as sock:
-        sock.sendall("\r\n".join(lines).encode() + first)
-        received = b""
-        while b"\r\n\r\n" not in received or len(received.split(b"\r\n\r\n", 1)[1]) < _length(received):
-            chunk = sock.recv(65536)  # a timeout here means the server is waiting for the rest
-            if not chunk:
-                break
-            received += chunk
-    head, _, body = received.partition(b"\r\n\r\n")
-    return int(head.split()[1]), body
-
-
-def _length(received: bytes) -> int:
-    """Return the Content-Length of the answer's head received so far."""
-    for line in received.split(b"\r\n\r\n", 1)[0].split(b"\r\n")[1:]:
-        name, _, value = line.partition(b":")
-        if name.strip().lower() == b"content-length":
-            return int(value)
-    return 0
 
 
 def test_a_4mb_delivery_gets_413_without_being_read(whatsapp):  # noqa: F811
     """The 413 payload_too_large comes back after 1 kB of a 4 MB body, and nothing is stored."""
     raw, headers = signed(json.dumps(delivery(text("919800000001", "x" * FOUR_MB))).encode(), whatsapp.app_secret)
-    status, body = answer_to_partial_post(whatsapp.webhook_url, headers, len(raw), raw[:1024])
+    status, body = partial_post(whatsapp.webhook_url, headers, len(raw), raw[:1024])
     assert (status, json.loads(body)) == (413, {"error": "payload_too_large"})
     assert whatsapp.rows("whatsapp_webhooks") == 0
 
