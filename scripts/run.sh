@@ -15,11 +15,12 @@ pids=()
 cleanup() { for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done; wait 2>/dev/null || true; }
 trap cleanup EXIT INT TERM
 
-python -m rasa_sdk --actions actions --port 5055 --quiet &
+SANIC_HOST=127.0.0.1 python -m rasa_sdk --actions actions --port 5055 --quiet &  # trusts the sender id: loopback only
 pids+=($!)
 
 if [ "${1:-serve}" = "shell" ]; then
-  rasa shell --model models/assistant.tar.gz --conversation-id "${NUMBER:-919800000001}"
+  # rasa shell serves the REST channel (the caller picks the sender id): on loopback only.
+  rasa shell --model models/assistant.tar.gz --interface 127.0.0.1 --conversation-id "${NUMBER:-919800000001}"
   exit 0
 fi
 

@@ -50,7 +50,8 @@ wait_url() {  # wait_url <url> <pid> <seconds>
   done
 }
 
-python -m rasa_sdk --actions actions --port "$ACTION_PORT" >"$LOGS/actions.log" 2>&1 &
+# The action server trusts the sender id Rasa gives it: loopback (or a private network) only.
+SANIC_HOST=127.0.0.1 python -m rasa_sdk --actions actions --port "$ACTION_PORT" >"$LOGS/actions.log" 2>&1 &
 pids+=($!)
 wait_url "http://127.0.0.1:$ACTION_PORT/health" "${pids[-1]}" 60
 

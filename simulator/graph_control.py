@@ -1,15 +1,21 @@
 """Test knobs of the Graph API stand-in, served under /_test/ next to Meta's routes.
 
 GET /_test/messages[?to=], GET /_test/requests, POST /_test/reset, POST /_test/fail,
-POST /_test/window_closed. Local only (127.0.0.1); Meta has nothing like them.
+POST /_test/window_closed. Local only (127.0.0.1); Meta has nothing like them. The request feed
+shows headers with credentials (Authorization, tokens, secrets, signatures, cookies) redacted.
 """
 from __future__ import annotations
 
+import re
 from dataclasses import asdict
+from typing import Any, Mapping
 
 from aiohttp import web
 
-from simulator.graph_state import STATE, digits
+from simulator.graph_state import STATE, Record, digits
+
+REDACTED = "[redacted]"
+CREDENTIAL_HEADER = re.compile(r"authorization|token|secret|signature|cookie|api[-_]?key|password", re.IGNORECASE)
 
 
 def add_control_routes(app: web.Application) -> None:
@@ -28,7 +34,17 @@ async def _test_messages(request: web.Request) -> web.Response:
 
 async def _test_requests(request: web.Request) -> web.Response:
     """List every recorded request, accepted and rejected."""
-    return web.json_response({"requests": [asdict(r) for r in request.app[STATE].records]})
+    return web.json_response({"requests": [shown(r) for r in request.app[STATE].records]})
+
+
+def shown(record: Record) -> dict[str, Any]:
+    """Return a recorded request as the test feed shows it: credentials in its headers redacted."""
+    return {**asdict(record), "headers": redact_headers(record.headers)}
+
+
+def redact_headers(headers: Mapping[str, str]) -> dict[str, str]:
+    """Return the headers with the value of every credential-bearing one replaced by REDACTED."""
+    return {name: REDACTED if CREDENTIAL_HEADER.search(name) else value for name, value in headers.items()}
 
 
 async def _test_reset(request: web.Request) -> web.Response:

@@ -94,7 +94,7 @@ class ManagementInput(InputChannel):
         @guard
         async def send(request: Request) -> HTTPResponse:
             wanted = inputs.send_request(inputs.json_object(request.body))
-            row_id = await asyncio.to_thread(outbound.send, wanted)
+            row_id = await asyncio.to_thread(outbound.send, wanted, self.config.marketing_templates)
             kind = "template" if wanted.template is not None else "text"
             return response.json({"id": row_id, "status": "queued", "to": wanted.to, "kind": kind}, status=202)
 

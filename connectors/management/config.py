@@ -2,11 +2,13 @@
 
 MANAGEMENT_API_TOKEN switches the API on: without it every API route answers 404 `api_disabled`
 (the routes stay registered so the answer is explicit). Handoff hand-back and notifications run
-either way, since they serve customers rather than the API.
+either way, since they serve customers rather than the API. MARKETING_TEMPLATES names the approved
+templates Meta categorised as MARKETING; /send refuses them to a number that stopped marketing.
 """
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass, field
 from typing import Mapping, Optional
 
@@ -15,6 +17,7 @@ from rasa.shared.exceptions import RasaException
 MIN_TOKEN_LENGTH = 16
 DEFAULT_IDLE_MINUTES = 30.0
 DEFAULT_SCAN_SECONDS = 60.0
+TEMPLATE_NAME = re.compile(r"[a-z0-9_]{1,512}")  # Meta's template names
 
 
 class ConfigError(RasaException):
@@ -31,6 +34,7 @@ class ManagementConfig:
     notify_template: Optional[str] = None
     notify_template_language: str = "en"
     tracker_db_url: Optional[str] = field(default=None, repr=False)  # else the agent's SQL tracker store
+    marketing_templates: frozenset[str] = frozenset()  # templates of Meta's category MARKETING
 
     @property
     def api_enabled(self) -> bool:
@@ -39,7 +43,8 @@ class ManagementConfig:
 
     @classmethod
     def from_env(cls, environ: Optional[Mapping[str, str]] = None) -> ManagementConfig:
-        """Build the settings from MANAGEMENT_API_TOKEN, HANDOFF_IDLE_MINUTES, NOTIFY_* and TRACKER_DB_URL."""
+        """Build the settings from MANAGEMENT_API_TOKEN, HANDOFF_IDLE_MINUTES, NOTIFY_*, TRACKER_DB_URL and
+        MARKETING_TEMPLATES."""
         env = environ if environ is not None else os.environ
         token = (env.get("MANAGEMENT_API_TOKEN") or "").strip() or None
         if token is not None and len(token) < MIN_TOKEN_LENGTH:
@@ -51,6 +56,7 @@ class ManagementConfig:
             notify_template=(env.get("NOTIFY_TEMPLATE") or "").strip() or None,
             notify_template_language=(env.get("NOTIFY_TEMPLATE_LANGUAGE") or "").strip() or "en",
             tracker_db_url=(env.get("TRACKER_DB_URL") or "").strip() or None,
+            marketing_templates=_template_names(env, "MARKETING_TEMPLATES"),
         )
 
 
@@ -66,3 +72,12 @@ def _positive(env: Mapping[str, str], name: str, default: float, allow_zero: boo
     if value < 0 or (value == 0 and not allow_zero):
         raise ConfigError(f"{name} must be above 0")
     return value
+
+
+def _template_names(env: Mapping[str, str], name: str) -> frozenset[str]:
+    """Return a comma-separated list of template names, or fail naming the variable."""
+    names = frozenset(part.strip() for part in (env.get(name) or "").split(",") if part.strip())
+    for template in names:
+        if not TEMPLATE_NAME.fullmatch(template):
+            raise ConfigError(f"{name} must list template names (lowercase letters, digits, underscores)")
+    return names

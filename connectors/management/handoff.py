@@ -3,8 +3,10 @@
 The action server opens a handoff (actions/db/handoffs.py) when a customer asks for a person. From
 then on the WhatsApp worker asks `is_paused(wa_id)` before each Rasa turn: while it is True the
 message is stored and listed for staff, and the bot stays silent. Staff reply through the outbox
-(kind "staff"); a release by staff or after HANDOFF_IDLE_MINUTES without a message either way sends
-RELEASE_NOTE and closes the handoff. Sync functions are for asyncio.to_thread.
+(kind "staff"); a release by staff or after HANDOFF_IDLE_MINUTES without a message either way closes
+the handoff and queues RELEASE_NOTE in one transaction. Every instance runs the idle hand-back; the
+closing UPDATE is conditional, so only one of them releases a handoff and sends the note. Sync
+functions are for asyncio.to_thread.
 """
 from __future__ import annotations
 
@@ -13,15 +15,17 @@ import logging
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Optional
+from typing import Any, Optional
 
-from sqlalchemy import and_, func, select, update
+from sqlalchemy import and_, exists, func, select, true, update
 
 from actions.db.clock import utcnow
 from actions.db.models import Customer, Handoff
-from actions.db.session import sessions
+from actions.db.session import lock_for_write, sessions
 from connectors.management import outbound
-from connectors.whatsapp.tables import contacts, inbound
+from connectors.whatsapp.outbox import OutboxItem, queue_rows
+from connectors.whatsapp.render import render_response
+from connectors.whatsapp.tables import contacts, inbound, outbox
 
 logger = logging.getLogger(__name__)
 
@@ -90,34 +94,59 @@ def reply(wa_id: str, text: str, now: Optional[datetime] = None) -> Optional[int
 
 
 def release(wa_id: str, by: str = "staff", now: Optional[datetime] = None) -> Optional[int]:
-    """Hand the conversation back to the bot with RELEASE_NOTE; return the note's outbox id or None.
-
-    The note is keyed by the handoff, so a release retried after a crash never sends it twice.
-    """
+    """Hand the conversation back to the bot with RELEASE_NOTE; return the note's outbox id or None."""
     h = handoffs.c
     with sessions()() as session:
         handoff_id = session.scalar(select(h.id).where(h.open_key == wa_id))
     if handoff_id is None:
         return None
-    note_id = outbound.enqueue_text(wa_id, f"handoff:{handoff_id}:release", outbound.KIND_NOTICE, RELEASE_NOTE)
+    return _close(handoff_id, wa_id, by, now or utcnow())
+
+
+def release_idle(handoff_id: int, wa_id: str, idle: timedelta, now: Optional[datetime] = None) -> Optional[int]:
+    """Release this handoff if it is still open and still idle; return the note's outbox id or None.
+
+    Checked again inside the closing UPDATE, so an instance acting on an older list of idle handoffs
+    never closes one another instance already released, nor a newer one, nor one that just saw a message.
+    """
+    now = now or utcnow()
+    h, i = handoffs.c, inbound.c
+    recent = exists().where(i.wa_id == h.wa_id, i.received_at >= h.requested_at, i.received_at >= now - idle)
+    return _close(handoff_id, wa_id, "idle", now, and_(h.last_activity_at < now - idle, ~recent))
+
+
+def _close(handoff_id: int, wa_id: str, by: str, now: datetime, condition: Any = true()) -> Optional[int]:
+    """Close the open handoff and queue RELEASE_NOTE in one transaction; return the note's id or None.
+
+    The conditional UPDATE decides: of several instances releasing at once, exactly one closes it and
+    queues the note (keyed by the handoff, so even a repeat could not send it twice).
+    """
+    h, o = handoffs.c, outbox.c
+    key = f"handoff:{handoff_id}:release"
+    [payload] = render_response(wa_id, {"text": RELEASE_NOTE}).payloads
     with sessions().begin() as session:
-        session.execute(update(handoffs).where(h.id == handoff_id, h.open_key.is_not(None)).values(
-            open_key=None, state="released", released_at=now or utcnow(), released_by=by))
+        lock_for_write(session)
+        closed = session.execute(update(handoffs).where(h.id == handoff_id, h.open_key.is_not(None), condition)
+                                 .values(open_key=None, state="released", released_at=now, released_by=by))
+        if closed.rowcount != 1:
+            return None
+        queue_rows(session, [OutboxItem(wa_id, key, 0, outbound.KIND_NOTICE, payload)], now)
+        note_id = int(session.scalar(select(o.id).where(o.inbound_wamid == key, o.seq == 0)))
     logger.info("management.handoff.released handoff=%s by=%s", handoff_id, by)
     return note_id
 
 
-def idle_handoffs(idle: timedelta, now: Optional[datetime] = None) -> list[str]:
-    """Return numbers whose open handoff saw no message either way for longer than idle."""
+def idle_handoffs(idle: timedelta, now: Optional[datetime] = None) -> list[tuple[int, str]]:
+    """Return (handoff id, number) of open handoffs that saw no message either way for longer than idle."""
     now = now or utcnow()
     h, i = handoffs.c, inbound.c
     last_in = (select(func.max(i.received_at)).where(i.wa_id == h.wa_id, i.received_at >= h.requested_at)
                .scalar_subquery())
-    stmt = select(h.wa_id, h.last_activity_at, last_in.label("last_in")).where(
+    stmt = select(h.id, h.wa_id, h.last_activity_at, last_in.label("last_in")).where(
         and_(h.open_key.is_not(None), h.last_activity_at < now - idle))
     with sessions()() as session:
         rows = session.execute(stmt).all()
-    return [r.wa_id for r in rows if r.last_in is None or r.last_in < now - idle]
+    return [(r.id, r.wa_id) for r in rows if r.last_in is None or r.last_in < now - idle]
 
 
 class IdleHandBack:
@@ -140,7 +169,7 @@ class IdleHandBack:
     async def run_once(self) -> int:
         """Release every idle handoff now; return how many."""
         released = 0
-        for wa_id in await asyncio.to_thread(idle_handoffs, self.idle):
-            if await asyncio.to_thread(release, wa_id, "idle") is not None:
+        for handoff_id, wa_id in await asyncio.to_thread(idle_handoffs, self.idle):
+            if await asyncio.to_thread(release_idle, handoff_id, wa_id, self.idle) is not None:
                 released += 1
         return released

@@ -25,6 +25,7 @@ DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 DATE_TIME = re.compile(r"(?P<base>\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2})?)(?P<fraction>\.\d+)?"
                        r"(?P<offset>Z|[+-]\d{2}:\d{2})?")
 MAX_COMPONENTS_BYTES = 16_384
+MAX_JSON_DEPTH = 32  # a send body needs about 6 (template components); deeper is an attack or a bug
 
 
 class BadRequest(ValueError):
@@ -142,14 +143,29 @@ def window_of(args: Mapping[str, Any], now: datetime, default_days: int = 30) ->
 
 
 def json_object(body: Optional[bytes]) -> dict[str, Any]:
-    """Return the request body as a JSON object."""
+    """Return the request body as a JSON object nested at most MAX_JSON_DEPTH levels."""
     try:
         data = json.loads(body or b"")
     except (ValueError, UnicodeDecodeError):
         raise BadRequest("invalid_json", "the body must be a JSON object") from None
+    except RecursionError:  # nested deeper than the parser's stack allows
+        raise BadRequest("invalid_json", f"the body may be nested at most {MAX_JSON_DEPTH} levels") from None
     if not isinstance(data, dict):
         raise BadRequest("invalid_json", "the body must be a JSON object")
+    if json_depth(data) > MAX_JSON_DEPTH:  # what parses may still be too deep to store or render
+        raise BadRequest("invalid_json", f"the body may be nested at most {MAX_JSON_DEPTH} levels")
     return data
+
+
+def json_depth(value: Any) -> int:
+    """Return how many levels of objects and arrays value has (a scalar is 0), without recursion."""
+    deepest, stack = 0, [(value, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if isinstance(node, (dict, list)):
+            deepest = max(deepest, depth)
+            stack.extend((child, depth + 1) for child in (node.values() if isinstance(node, dict) else node))
+    return deepest
 
 
 def text_of(data: Mapping[str, Any], field: str = "text") -> str:

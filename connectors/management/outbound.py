@@ -3,14 +3,16 @@
 Sync functions for asyncio.to_thread. Each message is one outbox row keyed (key, 0): a key names
 its origin and makes a repeat a no-op (`api:<uuid>`, `staff:<uuid>`, `handoff:<id>:release`,
 `notify:<entity>:<ref>:<status>`). Rows of free-form messages are refused here when the customer
-opted out or the 24-hour service window is closed; the sender checks both again at send time.
+opted out or the 24-hour service window is closed; the sender checks both again at send time. A
+marketing template (one named in MARKETING_TEMPLATES) is refused to a number that stopped marketing
+messages (Meta's `user_preferences`); utility and authentication templates still go.
 """
 from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Optional
+from typing import AbstractSet, Any, Optional
 
 from sqlalchemy import select
 
@@ -30,7 +32,7 @@ ORIGINS = {"api": "api", "staff": "staff", "handoff": "system", "notify": "notif
 
 
 class Refused(Exception):
-    """The message may not be sent now (409): opted_out or outside_service_window."""
+    """The message may not be sent now (409): opted_out, marketing_opted_out or outside_service_window."""
 
     def __init__(self, code: str, hint: Optional[str] = None) -> None:
         super().__init__(code)
@@ -40,10 +42,11 @@ class Refused(Exception):
 
 @dataclass(frozen=True)
 class ContactState:
-    """What decides whether a number may get a message: STOP, and when it last wrote to us."""
+    """What decides whether a number may get a message: STOP, marketing stopped, when it last wrote to us."""
 
     opted_out: bool = False
     last_inbound_at: Optional[datetime] = None
+    marketing_stopped: bool = False
 
     def window_open(self, now: datetime) -> bool:
         """Return True if the number wrote within the last 24 hours (free-form text allowed)."""
@@ -51,11 +54,14 @@ class ContactState:
 
 
 def contact_state(wa_id: str) -> ContactState:
-    """Return the number's opt-out flag and last inbound time (a stranger has neither)."""
+    """Return the number's opt-out flags and last inbound time (a stranger has none)."""
     c = contacts.c
     with sessions()() as session:
-        row = session.execute(select(c.opted_out, c.last_inbound_at).where(c.wa_id == wa_id)).first()
-    return ContactState() if row is None else ContactState(bool(row.opted_out), row.last_inbound_at)
+        row = session.execute(select(c.opted_out, c.last_inbound_at, c.marketing_stopped)
+                              .where(c.wa_id == wa_id)).first()
+    if row is None:
+        return ContactState()
+    return ContactState(bool(row.opted_out), row.last_inbound_at, bool(row.marketing_stopped))
 
 
 def check_free_form(state: ContactState, now: datetime) -> None:
@@ -66,13 +72,19 @@ def check_free_form(state: ContactState, now: datetime) -> None:
         raise Refused("outside_service_window", "send a template")
 
 
-def send(request: SendRequest, now: Optional[datetime] = None) -> int:
-    """Queue POST /send's text or template after the opt-out and window checks; return the outbox id."""
+def send(request: SendRequest, marketing_templates: AbstractSet[str] = frozenset(),
+         now: Optional[datetime] = None) -> int:
+    """Queue POST /send's text or template after the opt-out and window checks; return the outbox id.
+
+    marketing_templates: the names of templates Meta categorised as MARKETING (MARKETING_TEMPLATES).
+    """
     now = now or utcnow()
     state = contact_state(request.to)
     if request.template is not None:
         if state.opted_out:
             raise Refused("opted_out")
+        if state.marketing_stopped and request.template.name in marketing_templates:
+            raise Refused("marketing_opted_out", "send a utility template")
         return enqueue_template(request.to, f"api:{uuid.uuid4().hex}", request.template)
     check_free_form(state, now)
     return enqueue_text(request.to, f"api:{uuid.uuid4().hex}", KIND_API, request.text or "")

@@ -15,6 +15,7 @@ from typing import Any, Awaitable, Callable, Dict, Optional, Text
 from rasa.core.channels.channel import InputChannel, OutputChannel, UserMessage
 from rasa.shared.core.trackers import DialogueStateTracker
 from sanic import Blueprint, Sanic, response
+from sanic.exceptions import PayloadTooLarge
 from sanic.request import Request
 from sanic.response import HTTPResponse
 from sqlalchemy.exc import SQLAlchemyError
@@ -37,7 +38,7 @@ from connectors.whatsapp.worker import InboundWorker, will_answer
 
 logger = logging.getLogger(__name__)
 
-MAX_BODY_BYTES = 3 * 1024 * 1024  # Meta's webhook payload limit
+MAX_BODY_BYTES = 3 * 1024 * 1024  # Meta's webhook payload limit; also the server's REQUEST_MAX_SIZE
 
 
 class WhatsAppOutput(OutputChannel):
@@ -107,6 +108,16 @@ class WhatsAppInput(InputChannel):
     def blueprint(self, on_new_message: Callable[[UserMessage], Awaitable[Any]]) -> Blueprint:
         """Return the webhook routes and the listeners that run the background workers."""
         whatsapp_webhook = Blueprint("whatsapp_webhook", __name__)
+
+        @whatsapp_webhook.listener("before_server_start")
+        async def limit_request_size(app: Sanic, _loop: Any) -> None:
+            # Sanic reads up to REQUEST_MAX_SIZE (100 MB by default) before any handler runs; with
+            # this, a larger body is refused (413) from its Content-Length without being read.
+            app.config.REQUEST_MAX_SIZE = min(app.config.REQUEST_MAX_SIZE, MAX_BODY_BYTES)
+
+        @whatsapp_webhook.exception(PayloadTooLarge)
+        async def too_large(_request: Request, _exc: Exception) -> HTTPResponse:
+            return _rejected("payload_too_large", 413)
 
         @whatsapp_webhook.listener("after_server_start")
         async def start_workers(app: Sanic, _loop: Any) -> None:

@@ -18,7 +18,7 @@ from actions.db.clock import utcnow
 from connectors.whatsapp.db import channel_sessions, insert_ignore, writing
 from connectors.whatsapp.outbox import TEMPLATE_KIND, TEMPLATE_SEQ, OutboxItem, queue_rows
 from connectors.whatsapp.tables import contacts, inbound, leases, outbox, statuses, webhooks
-from connectors.whatsapp.updates import Delivery, InboundMessage, StatusUpdate, status_rank
+from connectors.whatsapp.updates import Delivery, InboundMessage, PreferenceUpdate, StatusUpdate, status_rank
 
 __all__ = ["CALLBACK_PREFIX", "SERVICE_WINDOW", "InboundView", "SavedDelivery", "apply_status", "claim_lease",
            "claim_next_inbound", "extend_leases", "finish_inbound", "insert_ignore", "is_opted_out",
@@ -102,9 +102,8 @@ def _save_one(session: Session, body: bytes, delivery: Delivery, phone_number_id
     for status in ours:
         templates += apply_status(session, status, now, reengage)
     for preference in delivery.preferences:
-        if preference.phone_number_id == phone_number_id and preference.category == "marketing_messages":
-            session.execute(update(contacts).where(contacts.c.wa_id == preference.wa_id)
-                            .values(marketing_stopped=preference.value == "stop"))
+        if preference.phone_number_id == phone_number_id:
+            apply_preference(session, preference, now)
     session.execute(_LOG_WEBHOOK, {"received_at": now, "body": body, "signature_ok": True,
                                    "messages": new, "statuses": len(ours)})
     return SavedDelivery(new, duplicates, len(ours), other, tuple(fresh), frozenset(opted_out), templates)
@@ -143,6 +142,30 @@ def _save_message(session: Session, message: InboundMessage, now: datetime) -> O
     session.execute(_SEEN_AGAIN, {"who": message.wa_id, "now": now, "sent_at": sent_at,
                                   "name": message.profile_name, "user": message.user_id})
     return row["state"], bool(session.scalar(_OPTED_OUT, {"who": message.wa_id}))
+
+
+MARKETING_CATEGORY = "marketing_messages"
+MARKETING_VALUES = {"stop": True, "resume": False}  # value -> marketing_stopped
+
+
+def apply_preference(session: Session, preference: PreferenceUpdate, now: datetime) -> bool:
+    """Apply a marketing stop or resume unless a newer one was applied; return True if it was.
+
+    Meta may deliver a preference late or again, so they are applied in the order of their
+    timestamps, not of their arrival: one older than the last applied is ignored.
+    """
+    stopped = MARKETING_VALUES.get(preference.value)
+    if preference.category != MARKETING_CATEGORY or stopped is None or not preference.wa_id:
+        return False
+    at = preference.timestamp or int(now.replace(tzinfo=timezone.utc).timestamp())  # Meta always sends one
+    insert_ignore(session, contacts, {  # a number that never wrote yet: remember its choice for later
+        "wa_id": preference.wa_id, "first_seen": now, "last_seen": now, "last_inbound_at": None,
+        "opted_out": False, "marketing_stopped": stopped, "marketing_preference_at": at}, ["wa_id"])
+    c = contacts.c
+    applied = session.execute(update(contacts).where(
+        c.wa_id == preference.wa_id, or_(c.marketing_preference_at.is_(None), c.marketing_preference_at <= at))
+        .values(marketing_stopped=stopped, marketing_preference_at=at))
+    return applied.rowcount == 1
 
 
 def apply_status(session: Session, status: StatusUpdate, now: datetime,

@@ -1,7 +1,8 @@
 """The channel's tables, in the business database (DATABASE_URL), all prefixed `whatsapp_`.
 
 Datetimes are naive UTC. Idempotency comes from constraints: one inbound row per wamid, one outbox
-row per (inbound wamid, seq), one status row per (wamid, status). Migration: 0002_whatsapp_channel.
+row per (inbound wamid, seq), one status row per (wamid, status). Migrations: 0002_whatsapp_channel,
+0005_marketing_preference_order.
 """
 from __future__ import annotations
 
@@ -98,6 +99,7 @@ contacts = Table(
     Column("opted_out", Boolean, nullable=False, default=False),
     Column("opted_out_at", DateTime, nullable=True),
     Column("marketing_stopped", Boolean, nullable=False, default=False),
+    Column("marketing_preference_at", BigInteger, nullable=True),  # Meta's timestamp of the one applied
 )
 
 # One row per lease key ("in:<wa_id>", "out:<wa_id>"): the instance allowed to work on it.

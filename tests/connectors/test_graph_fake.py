@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import json
+import secrets
 import socket
 import subprocess
 import sys
@@ -305,3 +307,19 @@ async def test_command_line_server_accepts_sends(http) -> None:
     finally:
         proc.terminate()
         proc.wait(timeout=10)
+
+
+@pytest.mark.asyncio
+async def test_the_request_feed_redacts_credentials(http) -> None:
+    """GET /_test/requests shows each request's headers but never the Graph token or another credential."""
+    token, other = secrets.token_urlsafe(24), secrets.token_urlsafe(24)
+    async with FakeGraph(token, PHONE_NUMBER_ID) as fake:
+        headers = {"Authorization": f"Bearer {token}", "X-Api-Key": other, "X-Trace": "visible"}
+        assert (await send(http, fake, TEXT, headers=headers))[0] == 200
+        async with http.get(f"{fake.base_url}/_test/requests") as response:
+            raw = await response.text()
+        [shown] = json.loads(raw)["requests"]
+        assert token not in raw and other not in raw
+        assert shown["headers"]["Authorization"] == shown["headers"]["X-Api-Key"] == "[redacted]"
+        assert shown["headers"]["X-Trace"] == "visible" and shown["body"] == TEXT
+        assert fake.requests[0].headers["Authorization"] == f"Bearer {token}"  # in-process tests still see it

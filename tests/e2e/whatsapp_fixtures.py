@@ -10,10 +10,12 @@ import asyncio
 import json
 import secrets
 import signal
+import socket
 import sqlite3
 import threading
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
@@ -232,3 +234,29 @@ def body_text(message: dict[str, Any]) -> str:
     if message["type"] == "text":
         return message["text"]["body"]
     return message["interactive"]["body"]["text"]
+
+
+def partial_post(url: str, headers: dict[str, str], length: int, first: bytes) -> tuple[int, bytes]:
+    """POST headers announcing length bytes, send only first, and return (status, body) of the answer."""
+    parts = urllib.parse.urlsplit(url)
+    lines = [f"POST {parts.path} HTTP/1.1", f"Host: {parts.netloc}", f"Content-Length: {length}",
+             *(f"{k}: {v}" for k, v in headers.items()), "", ""]
+    with socket.create_connection((parts.hostname, parts.port), timeout=15) as sock:
+        sock.sendall("\r\n".join(lines).encode() + first)
+        received = b""
+        while b"\r\n\r\n" not in received or len(received.split(b"\r\n\r\n", 1)[1]) < _content_length(received):
+            chunk = sock.recv(65536)  # a timeout here means the server is waiting for the rest
+            if not chunk:
+                break
+            received += chunk
+    head, _, body = received.partition(b"\r\n\r\n")
+    return int(head.split()[1]), body
+
+
+def _content_length(received: bytes) -> int:
+    """Return the Content-Length of the answer's head received so far."""
+    for line in received.split(b"\r\n\r\n", 1)[0].split(b"\r\n")[1:]:
+        name, _, value = line.partition(b":")
+        if name.strip().lower() == b"content-length":
+            return int(value)
+    return 0

@@ -105,8 +105,9 @@ def test_idle_handoffs_go_back_to_the_bot_and_active_ones_stay(seeded):
     age_handoff(ASHA, 31)
     age_handoff(RAVI, 31)
     add_inbound(RAVI, "still there?", at=utcnow() - timedelta(minutes=2))
-    assert handoff.idle_handoffs(timedelta(minutes=30)) == [ASHA]
-    assert handoff.release(ASHA, "idle") is not None
+    [(handoff_id, number)] = handoff.idle_handoffs(timedelta(minutes=30))
+    assert number == ASHA
+    assert handoff.release_idle(handoff_id, ASHA, timedelta(minutes=30)) is not None
     with sessions()() as session:
         row = session.execute(select(handoffs).where(handoffs.c.wa_id == ASHA)).one()
     assert (row.state, row.released_by, row.open_key) == ("released", "idle", None)
@@ -122,3 +123,20 @@ async def test_the_idle_loop_releases_within_its_interval(seeded):
     assert await loop.run_once() == 1
     assert await loop.run_once() == 0
     assert not is_paused(ASHA) and len(outbox_rows(ASHA)) == 1
+
+
+def test_a_stale_idle_list_releases_nothing_twice_and_no_newer_handoff(seeded):
+    """Two instances acting on the same idle list: one note; a handoff opened since, or a message since, stays."""
+    request_handoff(ASHA)
+    request_handoff(RAVI)
+    age_handoff(ASHA, 31)
+    age_handoff(RAVI, 31)
+    idle = timedelta(minutes=30)
+    listed = dict((number, handoff_id) for handoff_id, number in handoff.idle_handoffs(idle))
+    assert handoff.release_idle(listed[ASHA], ASHA, idle) is not None  # the first instance
+    assert handoff.release_idle(listed[ASHA], ASHA, idle) is None  # the second, on the same list
+    request_handoff(ASHA)  # Asha asks for a person again right away
+    assert handoff.release_idle(listed[ASHA], ASHA, idle) is None and is_paused(ASHA)
+    add_inbound(RAVI, "hello?")  # Ravi writes after the list was made
+    assert handoff.release_idle(listed[RAVI], RAVI, idle) is None and is_paused(RAVI)
+    assert [r.payload["text"]["body"] for r in outbox_rows(ASHA)] == [RELEASE_NOTE] and outbox_rows(RAVI) == []

@@ -1,6 +1,6 @@
 """The production configuration offers no unauthenticated way to choose a sender id and read data.
 
-Rasa runs with deploy/credentials.production.yml (WhatsApp only, no `rest:`) and without
+Rasa runs with deploy/credentials.production.yml (WhatsApp and the operator API, no `rest:`) and without
 --enable-api; the action server, which trusts whatever sender id it is sent, listens on loopback only.
 A second Rasa on the same action server and database runs with --enable-api, an --auth-token and a
 --jwt-secret: its HTTP API answers nobody who lacks them.
