@@ -3,8 +3,8 @@
 Meta may deliver `user_preferences` late or again; a stop or resume older than the one applied is
 ignored, so a replayed "resume" cannot undo a later "stop".
 
-Revision ID: 0005_preference_order
-Revises: 0004
+Revision ID: 0006
+Revises: 0005
 Create Date: 2026-12-07 00:00:00
 
 """
@@ -14,8 +14,8 @@ import sqlalchemy as sa
 from alembic import op
 
 # revision identifiers, used by Alembic.
-revision: str = "0005_preference_order"
-down_revision: Union[str, None] = "0004"
+revision: str = "0006"
+down_revision: Union[str, None] = "0005"
 branch_labels: Union[str, Sequence[str], None] = None
 depends_on: Union[str, Sequence[str], None] = None
 
