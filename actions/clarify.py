@@ -1,14 +1,15 @@
 """Ask instead of guessing: "Did you mean …?" with the likeliest options, then the menu or a person.
 
-The NLU marks a message it is unsure of `nlu_fallback` and keeps its ranking. The first unclear
-message gets up to three of the ranked intents as buttons plus "Something else"; a second unclear
-message in a row gets the menu and the way to a person. Inside a form, an unclear answer gets the
-form's own question again with a hint instead (action_form_hint). Option building is pure.
+The NLU marks a message it is unsure of `nlu_fallback` and keeps its ranking. An unclear message
+gets up to three of the ranked intents as buttons plus "Something else"; a second unclear message
+right after gets utter_default and the menu (a rule in data/rules/main_menu.yml). Inside a form,
+an unclear answer gets the form's own question again with a hint instead (action_form_hint).
+Option building is pure.
 """
 from __future__ import annotations
 
 import json
-from typing import Any, Dict, List, Mapping, Optional, Sequence, Text
+from typing import Any, Dict, List, Mapping, Optional, Text
 
 from rasa_sdk import Action, Tracker
 from rasa_sdk.events import EventType
@@ -20,8 +21,6 @@ MAX_OPTIONS = 3
 MIN_OPTION_CONFIDENCE = 0.05
 SOMETHING_ELSE = {"title": "Something else", "payload": "/menu_main"}
 ASK_TEXT = "Sorry, I'm not sure I understood. Did you mean:"
-STILL_UNCLEAR_TEXT = ("Sorry, I still didn't understand. Please choose from the menu, or reply *agent* "
-                      "to talk to a person.")
 # What each intent means to the customer, as a button title (at most 20 characters: a WhatsApp
 # reply button). Intents missing here are never offered (greetings, yes/no, numbers, ...).
 OPTION_TITLES: Mapping[str, str] = {
@@ -96,29 +95,11 @@ def _faq_button(parse: Mapping[str, Any]) -> Dict[str, str]:
     return {"title": OPTION_TITLES["menu_faq"], "payload": "/menu_faq"}
 
 
-def asked_just_before(events: Sequence[Mapping[str, Any]]) -> bool:
-    """Return True if the bot's last action before the current user message was a clarifying question."""
-    seen_user = False
-    for event in reversed(list(events)):
-        kind = event.get("event")
-        if kind == "user":
-            if seen_user:
-                return False
-            seen_user = True
-        elif kind == "action" and seen_user and event.get("name") not in ("action_listen", None):
-            return event.get("name") == ACTION_NAME
-    return False
-
-
 class ActionClarify(Action):
     def name(self) -> Text:
         return ACTION_NAME
 
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[Text, Any]) -> List[EventType]:
-        if asked_just_before(tracker.events):
-            dispatcher.utter_message(text=STILL_UNCLEAR_TEXT)
-            dispatcher.utter_message(response="utter_main_menu")
-            return []
         dispatcher.utter_message(text=ASK_TEXT, buttons=clarify_options(tracker.latest_message))
         return []
 

@@ -5,7 +5,7 @@ import pytest
 from rasa_sdk import Tracker
 from rasa_sdk.executor import CollectingDispatcher
 
-from actions.clarify import ASK_TEXT, STILL_UNCLEAR_TEXT, ActionClarify, ActionFormHint, clarify_options
+from actions.clarify import ASK_TEXT, ActionClarify, ActionFormHint, clarify_options
 from actions.forms import description_in
 
 ASHA = "919800000001"
@@ -60,18 +60,6 @@ async def test_first_unclear_message_asks_did_you_mean():
     await ActionClarify().run(dispatcher, tracker(latest, [{"event": "user", "text": "x"}]), {})
     [message] = dispatcher.messages
     assert message["text"] == ASK_TEXT and message["buttons"][0]["title"] == "Prices & quotes"
-
-
-@pytest.mark.asyncio
-async def test_second_unclear_message_in_a_row_gets_the_menu_and_a_person():
-    """Unclear again right after the question: the menu and how to reach a person, no second question."""
-    events = [{"event": "user", "text": "first"}, {"event": "action", "name": "action_clarify"},
-              {"event": "bot", "text": ASK_TEXT}, {"event": "action", "name": "action_listen"},
-              {"event": "user", "text": "second"}]
-    dispatcher = CollectingDispatcher()
-    await ActionClarify().run(dispatcher, tracker(parse([("track_order", 0.4)]), events), {})
-    assert [m.get("text") or m.get("response") for m in dispatcher.messages] == [STILL_UNCLEAR_TEXT,
-                                                                                 "utter_main_menu"]
 
 
 @pytest.mark.asyncio

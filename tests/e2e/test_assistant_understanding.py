@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from actions.clarify import ASK_TEXT, STILL_UNCLEAR_TEXT
+from actions.clarify import ASK_TEXT
 
 ASHA = "919800000001"
 PERSON = "Would you like to talk to a person now?"
@@ -58,5 +58,5 @@ def test_an_unclear_message_is_asked_back_and_the_second_gets_the_menu(chat):
     first = me.say("/nlu_fallback")
     assert first[0]["text"] == ASK_TEXT and first[0]["buttons"][-1]["title"] == "Something else"
     second = me.say("/nlu_fallback")
-    assert second[0]["text"] == STILL_UNCLEAR_TEXT
+    assert second[0]["text"].startswith("Sorry, I didn't understand that.") and "agent" in second[0]["text"]
     assert [b["title"] for b in second[-1]["buttons"]][0] == "Check Order Status"
