@@ -87,12 +87,25 @@ class NumberedChoiceRewriter(_Stateless):
         return messages
 
 
-def _drop_choice_guess(message: Message) -> None:
-    """A message that is not a bare choice is never choose_option: use the next intent in the ranking.
+@DefaultV1Recipe.register([DefaultV1Recipe.ComponentType.INTENT_CLASSIFIER], is_trainable=False)
+class ChoiceGuessFilter(_Stateless):
+    """Right after the classifier: a message that is not a bare choice is never choose_option.
 
     The classifier learns choose_option from bare numbers, so it leans towards it for any message
-    with digits ("quantity 500 kg se 800 kg krdo"); only this component may decide it.
+    with digits ("quantity 500 kg se 800 kg krdo"); the next intent in its ranking is used instead,
+    before the FallbackClassifier judges the confidence. Only NumberedChoiceTagger assigns it.
     """
+
+    def process(self, messages: List[Message]) -> List[Message]:
+        """Take the classifier's choose_option guess away from messages that are not bare choices."""
+        for message in messages:
+            if parse_choice(message.get(TEXT) or "") is None:
+                _drop_choice_guess(message)
+        return messages
+
+
+def _drop_choice_guess(message: Message) -> None:
+    """Remove choose_option from the message's intent and ranking."""
     ranking = [r for r in message.get(INTENT_RANKING_KEY) or [] if r.get(INTENT_NAME_KEY) != CHOICE_INTENT]
     intent = message.get(INTENT) or {}
     if intent.get(INTENT_NAME_KEY) != CHOICE_INTENT:
@@ -111,12 +124,11 @@ class NumberedChoiceTagger(_Stateless, EntityExtractorMixin):
     """Mark a bare number as ``choose_option`` with its ``option`` entity."""
 
     def process(self, messages: List[Message]) -> List[Message]:
-        """Tag unresolved numbered choices in place; take choose_option from anything else."""
+        """Tag unresolved numbered choices in place."""
         for message in messages:
             text = message.get(TEXT) or ""
             option = parse_choice(text)
             if option is None:
-                _drop_choice_guess(message)
                 continue
             start, end = choice_span(text) or (0, len(text))
             message.set(
