@@ -19,7 +19,7 @@ rm -rf results
 rasa test nlu --nlu tests/nlu/test_nlu.yml --model models/assistant.tar.gz --out results/nlu --quiet >results-nlu.log 2>&1 || { cat results-nlu.log; exit 1; }
 rasa test core --stories tests/conversations --model models/assistant.tar.gz --out results/core --quiet >results-core.log 2>&1 || { cat results-core.log; exit 1; }
 python scripts/heldout.py --model models/assistant.tar.gz --out results/heldout.json tests/nlu/heldout >results-heldout.log 2>&1 || { cat results-heldout.log; exit 1; }
-grep -A40 "^group" results-heldout.log
+sed -n "/group .*understood/,\$p" results-heldout.log
 rm -f results-nlu.log results-core.log results-heldout.log
 python scripts/check_results.py results
 echo "== browser for the simulator tests (Debian's chromium)"
