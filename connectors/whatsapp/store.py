@@ -57,6 +57,9 @@ class InboundView:
     timestamp: int
     attempts: int  # 1 on the first claim; more means a crash or failure interrupted a turn
     opted_out: bool = False  # the sender said STOP and not START since
+    # Set when an earlier try ended in an error, also one whose try was given back (an outage): the
+    # turn may have run before, so the worker checks the tracker before running it again.
+    last_error: Optional[str] = None
 
 
 def save_delivery(body: bytes, delivery: Delivery, phone_number_id: str,
@@ -245,7 +248,7 @@ def claim_next_inbound(wa_id: str, owner: str, ttl: timedelta,
         if claimed.rowcount != 1:
             return None
         return InboundView(row.id, row.wamid, row.wa_id, row.kind, row.text, dict(row.meta or {}),
-                           row.timestamp, row.attempts + 1, bool(row.opted_out))
+                           row.timestamp, row.attempts + 1, bool(row.opted_out), row.last_error)
 
 
 def finish_inbound(inbound_id: int, owner: str, state: str, error: Optional[str] = None,

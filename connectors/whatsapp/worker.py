@@ -225,7 +225,7 @@ class InboundWorker(PollLoop):
             await self._say(message, NOT_UNDERSTOOD_TEXT, "notice")
             return "done"
         output = self.make_output(wa_id, message.wamid, "reply")
-        if message.attempts > 1:
+        if message.attempts > 1 or message.last_error:  # an outage gives its try back, not its history
             replies = await self._replies_already_made(message)
             if replies is not None:
                 logger.info("whatsapp.inbound.rebuilt wamid=%s replies=%s", message.wamid, len(replies))

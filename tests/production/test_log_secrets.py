@@ -260,6 +260,8 @@ def attack_the_webhook(logged: LoggedStack) -> None:
 def fail_graph_and_database(logged: LoggedStack) -> None:
     """Graph fails (500s, a permanent error, a closed window, an expired token); the database locks up."""
     asha, bharat = Phone(logged, ASHA), Phone(logged, BHARAT)
+    for phone in (asha, bharat):  # earlier replies all in, so the failures below hit this step's sends
+        phone.settle(len(phone.received()), at_least=0, quiet=3.0)
     graph_fails(logged, next=2, status=500)  # retried with backoff, then delivered
     assert bharat.say("menu") >= 1
     graph_fails(logged, next=1, code=131008)  # a permanent error: logged once, not retried
