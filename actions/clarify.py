@@ -100,7 +100,12 @@ class ActionClarify(Action):
         return ACTION_NAME
 
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[Text, Any]) -> List[EventType]:
-        dispatcher.utter_message(text=ASK_TEXT, buttons=clarify_options(tracker.latest_message))
+        options = clarify_options(tracker.latest_message)
+        if len(options) == 1:  # nothing likely to offer ("who won the match", "🙏🙏"): a question would be empty
+            dispatcher.utter_message(response="utter_default")
+            dispatcher.utter_message(response="utter_main_menu")
+            return []
+        dispatcher.utter_message(text=ASK_TEXT, buttons=options)
         return []
 
 
