@@ -24,7 +24,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from connectors.management.inputs import BadRequest, json_object, text_of, wa_id_of
 from connectors.management.outbound import Refused
-from connectors.staff import inbox, replies, signin
+from connectors.staff import audit, inbox, replies, signin
 from connectors.staff.config import StaffConfig
 from connectors.staff.sessions import (COOKIE, CSRF_HEADER, SIGNIN_CSRF_COOKIE, SIGNIN_CSRF_TTL, StaffSession,
                                        cookie_header, end_session, find_session, new_token, tokens_match)
@@ -262,8 +262,6 @@ _REFUSALS = {
 
 def _sign_out(token: str, staff: StaffSession, ip: str) -> None:
     """End the session and record it."""
-    from connectors.staff import audit
-
     end_session(token)
     audit.record(staff.username, "sign_out", staff.account_id, ip=ip)
 

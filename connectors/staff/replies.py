@@ -83,6 +83,8 @@ def _queue(staff: StaffSession, wa_id: str, kind: str, payload: dict, action: st
     h = handoff.handoffs.c
     with sessions().begin() as session:
         lock_for_write(session, f"out:{wa_id}")
+        if kind == outbound.KIND_STAFF and session.scalar(select(h.id).where(h.open_key == wa_id)) is None:
+            raise Refused("not_taken_over", "take the conversation over first")  # handed back meanwhile
         queue_rows(session, [OutboxItem(wa_id, key, 0, kind, payload)], now)
         session.execute(insert(staff_messages).values(outbox_key=key, account_id=staff.account_id, created_at=now))
         session.execute(update(handoff.handoffs).where(h.open_key == wa_id)

@@ -8,7 +8,6 @@ answered. A stranger whose message and profile name are markup shows as literal 
 from __future__ import annotations
 
 import json
-import os
 import secrets
 import sqlite3
 import subprocess
