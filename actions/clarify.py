@@ -86,6 +86,7 @@ def _intent_button(name: str, suffix: str) -> Optional[Dict[str, str]]:
 
 def _faq_button(parse: Mapping[str, Any]) -> Dict[str, str]:
     """Offer the FAQ topic the ResponseSelector ranked first, or the FAQ list."""
+    # The same as components.faq_gate.faq_topic, which the action server does not import (it would load skops).
     selector = ((parse.get("response_selector") or {}).get("faq") or {})
     ranking = selector.get("ranking") or []
     key = str(ranking[0].get("intent_response_key") or "") if ranking else ""
