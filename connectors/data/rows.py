@@ -274,7 +274,13 @@ KINDS: dict[str, Kind] = {k.name: k for k in (COMPANIES, CONTACTS, ORDERS, PRODU
 
 def validate(kind: Kind, rows: Sequence[Any], csv: bool = False) -> tuple[list[Record], list[Problem]]:
     """Return the typed records, or every problem of every row (then no records)."""
-    records: list[Record] = []
+    valid, problems = validate_each(kind, rows, csv)
+    return ([], problems) if problems else ([record for _, record in valid], [])
+
+
+def validate_each(kind: Kind, rows: Sequence[Any], csv: bool = False) -> tuple[list[tuple[int, Record]], list[Problem]]:
+    """Return (row index, record) for every valid row, and every problem of the others."""
+    valid: list[tuple[int, Record]] = []
     problems: list[Problem] = []
     seen: dict[Any, int] = {}
     for index, row in enumerate(rows):
@@ -288,8 +294,8 @@ def validate(kind: Kind, rows: Sequence[Any], csv: bool = False) -> tuple[list[R
                                     f"{kind.key} {key} is already in row {seen[key]} of this batch"))
         else:
             seen[key] = index
-            records.append(record)
-    return ([], problems) if problems else (records, [])
+            valid.append((index, record))
+    return valid, problems
 
 
 def validate_row(kind: Kind, index: int, row: Any, csv: bool = False) -> tuple[Optional[Record], list[Problem]]:
