@@ -137,7 +137,7 @@ def _one_handler(kind: Kind) -> Handler:
     async def one(_: Request, key: str) -> HTTPResponse:
         spec = next(f for f in kind.fields if f.name == kind.key)
         try:
-            normalized = spec.parse(key, True)
+            normalized = spec.parse(key, False)
         except Invalid:
             normalized = None  # a key no row can have
         found = None if normalized is None else await asyncio.to_thread(reads.one, kind.name, normalized)
@@ -164,7 +164,7 @@ def _company_ref(value: Optional[str]) -> Optional[str]:
     if value is None:
         return None
     try:
-        return KINDS["companies"].fields[0].parse(value, True)
+        return KINDS["companies"].fields[0].parse(value, False)
     except Invalid as exc:
         raise BadRequest("invalid_company_ref", f"company_ref {exc.message}") from None
 

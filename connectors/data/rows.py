@@ -17,8 +17,9 @@ from actions.db.models import DEFECT_STATUSES, ORDER_STATUSES, ROLES, RUN_STATUS
 MAX_ROWS = 1000  # per API request; a CSV import has no limit
 REF = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")  # no "/" or spaces: a ref is also a URL path segment
 WA_ID = re.compile(r"\+?([1-9][0-9]{6,14})")  # E.164 digits with country code, optional plus
-DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
-DATE_TIME = re.compile(r"(\d{4}-\d{2}-\d{2})[T ](\d{2}:\d{2}(?::\d{2}(?:\.\d{1,6})?)?)(Z|[+-]\d{2}:\d{2})")
+DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+DATE_TIME = re.compile(r"([0-9]{4}-[0-9]{2}-[0-9]{2})[T ]([0-9]{2}:[0-9]{2}(?::[0-9]{2}(?:\.[0-9]{1,6})?)?)"
+                       r"(Z|[+-][0-9]{2}:[0-9]{2})")
 CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")  # never stored; tab and newlines are text
 LINE_BREAK = re.compile(r"[\t\n\r]")
 MAX_QUANTITY = 1_000_000_000  # fits the 32-bit INTEGER columns everywhere
@@ -131,15 +132,21 @@ class Kind:
         return tuple(f.name for f in self.fields)
 
 
+def _string(value: Any, csv: bool) -> str:
+    """Return a string value; a CSV cell loses its surrounding spaces, a JSON value must have none."""
+    if not isinstance(value, str):
+        raise Invalid("invalid_type", "must be a string")
+    return value.strip() if csv else value
+
+
 def _text(limit: int, multiline: bool = False) -> Parser:
-    def parse(value: Any, _csv: bool) -> str:
-        if not isinstance(value, str):
-            raise Invalid("invalid_type", "must be a string")
+    def parse(value: Any, csv: bool) -> str:
+        value = _string(value, csv)
+        if len(value) > limit:  # before stripping, as the OpenAPI file's maxLength counts
+            raise Invalid("too_long", f"must be at most {limit} characters")
         value = value.strip()
         if not value:
             raise Invalid("blank", "must not be blank")
-        if len(value) > limit:
-            raise Invalid("too_long", f"must be at most {limit} characters")
         if CONTROL.search(value) or (not multiline and LINE_BREAK.search(value)):
             raise Invalid("invalid_text", "must not contain control characters" +
                           ("" if multiline else " or line breaks"))
@@ -148,10 +155,8 @@ def _text(limit: int, multiline: bool = False) -> Parser:
 
 
 def _ref(limit: int) -> Parser:
-    def parse(value: Any, _csv: bool) -> str:
-        if not isinstance(value, str):
-            raise Invalid("invalid_type", "must be a string")
-        value = value.strip()
+    def parse(value: Any, csv: bool) -> str:
+        value = _string(value, csv)
         if not value:
             raise Invalid("blank", "must not be blank")
         if len(value) > limit or not REF.fullmatch(value):
@@ -161,10 +166,8 @@ def _ref(limit: int) -> Parser:
     return parse
 
 
-def _wa_id(value: Any, _csv: bool) -> str:
-    if not isinstance(value, str):
-        raise Invalid("invalid_type", "must be a string")
-    match = WA_ID.fullmatch(value.strip())
+def _wa_id(value: Any, csv: bool) -> str:
+    match = WA_ID.fullmatch(_string(value, csv))
     if match is None:
         raise Invalid("invalid_wa_id", "must be a WhatsApp number: 7 to 15 digits with the country code, "
                                        "e.g. 919800000001")
@@ -172,10 +175,10 @@ def _wa_id(value: Any, _csv: bool) -> str:
 
 
 def _one_of(values: tuple[str, ...]) -> Parser:
-    def parse(value: Any, _csv: bool) -> str:
-        if not isinstance(value, str) or value.strip() not in values:
+    def parse(value: Any, csv: bool) -> str:
+        if not isinstance(value, str) or _string(value, csv) not in values:
             raise Invalid("invalid_choice", f"must be one of: {', '.join(values)}")
-        return value.strip()
+        return _string(value, csv)
     return parse
 
 
@@ -193,17 +196,17 @@ def _integer(low: int, high: int = MAX_QUANTITY) -> Parser:
     return parse
 
 
-def _date(value: Any, _csv: bool) -> date:
-    if not isinstance(value, str) or not DATE.fullmatch(value.strip()):
+def _date(value: Any, csv: bool) -> date:
+    if not isinstance(value, str) or not DATE.fullmatch(_string(value, csv)):
         raise Invalid("invalid_date", "must be a date as YYYY-MM-DD")
     try:
-        return date.fromisoformat(value.strip())
+        return date.fromisoformat(_string(value, csv))
     except ValueError:
         raise Invalid("invalid_date", "must be a real calendar date (YYYY-MM-DD)") from None
 
 
-def _date_time(value: Any, _csv: bool) -> datetime:
-    match = DATE_TIME.fullmatch(value.strip()) if isinstance(value, str) else None
+def _date_time(value: Any, csv: bool) -> datetime:
+    match = DATE_TIME.fullmatch(_string(value, csv)) if isinstance(value, str) else None
     if match is None:
         raise Invalid("invalid_date_time", "must be a date-time with its UTC offset, "
                                            "e.g. 2026-12-08T06:00:00+05:30 or 2026-12-08T00:30:00Z")
