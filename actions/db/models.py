@@ -71,8 +71,6 @@ class Customer(Base):
     title = Column(String(60))  # "owner", "purchase manager"
     created_at = Column(DateTime, nullable=False, default=utcnow)
 
-    company_row = relationship("Company")
-
 
 class Order(Base):
     __tablename__ = "orders"

@@ -1,6 +1,7 @@
 """The data API over HTTP: tokens, idempotent upserts, all-or-nothing batches, reads and what the bot then sees."""
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import pytest
@@ -10,6 +11,7 @@ from actions.db.customers import find_customer
 from actions.db.models import Company, Customer, DefectReport, Order, OrderEvent, ProductionRun
 from actions.db.orders import find_order, recent_orders
 from actions.db.session import sessions
+from connectors.data.config import ConfigError, DataConfig
 from connectors.management import notify
 from tests.data.conftest import STAFF_TOKEN, TOKEN
 
@@ -264,3 +266,22 @@ async def test_renaming_a_company_renames_it_for_its_contacts(api):
     await api.put("companies", {"ref": "ASHA-TRADERS", "name": "Asha Traders Pvt Ltd"})
     assert find_customer(ASHA).company == "Asha Traders Pvt Ltd"
     assert recent_orders(ASHA, limit=1)[0].company == "Asha Traders Pvt Ltd"
+
+
+async def test_the_same_new_batch_sent_five_times_at_once_is_written_once(api):
+    """Five concurrent copies of one batch create each company once; the other copies find them unchanged."""
+    rows = [{"ref": f"C-{n}", "name": f"Company {n}"} for n in range(50)]
+    answers = await asyncio.gather(*(api.put("companies", *rows) for _ in range(5)))
+    assert [status for status, _ in answers] == [200] * 5
+    assert sorted(body["created"] for _, body in answers) == [0, 0, 0, 0, 50]
+    assert counts()["companies"] == 53
+
+
+@pytest.mark.parametrize("env, message", [
+    ({"DATA_API_TOKEN": "short"}, "at least 16"),
+    ({"DATA_API_TOKEN": "x" * 20, "MANAGEMENT_API_TOKEN": "x" * 20}, "differ"),
+], ids=["short", "same-as-staff"])
+async def test_a_weak_or_shared_token_stops_start_up(env, message):
+    """A short data token, or the operators' token reused, is refused when the channel is built."""
+    with pytest.raises(ConfigError, match=message):
+        DataConfig.from_env(env)
