@@ -133,7 +133,7 @@ class Kind:
 
 
 def _string(value: Any, csv: bool) -> str:
-    """Return a string value; a CSV cell loses its surrounding spaces, a JSON value must have none."""
+    """Return a string value: a CSV cell without its surrounding spaces, a JSON value as sent."""
     if not isinstance(value, str):
         raise Invalid("invalid_type", "must be a string")
     return value.strip() if csv else value
