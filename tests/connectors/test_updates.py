@@ -256,7 +256,7 @@ def test_odd_shapes_never_lose_good_messages(name: str, kinds: list, skipped: in
 
 
 def test_message_missing_keys_gets_safe_defaults() -> None:
-    """A message without id, sender or timestamp parses with empty values the channel can skip; its sender is the only contact."""
+    """A message without id, sender or timestamp parses with empty values the channel can skip; the only contact sent it."""
     [message] = variant("malformed", "message_missing_keys").messages
     assert (message.wamid, message.wa_id, message.timestamp, message.text) == ("", "919800000001", 0, "")
 

@@ -44,7 +44,8 @@ def load_bodies() -> list[tuple[str, Any]]:
 
 
 def plan(bodies: list[tuple[str, Any]], registered: tuple[str, ...], stranger: Callable[[int], str]) -> list[Replay]:
-    """Give each body a sender: every REGISTERED_EVERY-th one with messages a registered number in turn, else a new stranger.
+    """Give each body a sender: every REGISTERED_EVERY-th body with a phone-number sender gets a registered number
+    (in turn), every other body a stranger of its own.
 
     Bodies from one registered number share a lane (sent one after another, as one person would);
     every other body has a lane of its own.
