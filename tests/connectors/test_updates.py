@@ -276,3 +276,11 @@ def test_message_naming_no_sender_among_several_contacts_has_none() -> None:
     value["contacts"].append({"profile": {"name": "Ravi"}, "wa_id": "919800000002"})
     [message] = parse_delivery(body).messages
     assert (message.wa_id, message.user_id) == ("", None)
+
+
+def test_a_message_the_customer_deleted_gets_no_answer():
+    """A revoke (the customer deleted a message) asks nothing, so the bot stays silent; an edit is still answered."""
+    from connectors.whatsapp.worker import is_silent
+
+    assert is_silent("unsupported", {"details": {"type": "revoke"}})
+    assert not is_silent("unsupported", {"details": {"type": "edit"}})

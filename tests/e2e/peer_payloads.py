@@ -113,6 +113,8 @@ def expect(message: dict[str, Any], addressed: bool, contacts: list[dict[str, An
         silence = "no sender"
     elif kind == "system":
         silence = "system notice (number or identity changed)"
+    elif kind == "revoke":
+        silence = "message deleted by the user"
     elif kind == "reaction" and not (isinstance(reaction, dict) and reaction.get("emoji")):
         silence = "reaction removed"
     else:

@@ -8,7 +8,7 @@ What the channel answers (connectors/whatsapp/updates.py, worker.py): text; taps
 list rows and template quick-reply buttons (their payload goes to Rasa); photos, documents, voice notes
 and videos (the caption, else an empty "inform"); and with "Sorry, I can't read that kind of message…":
 stickers, locations, contacts cards, catalogue orders, reactions with an emoji, and every type it does
-not read (unsupported, unknown, edits, deletions, flow and call-permission replies, interactive
+not read (unsupported, unknown, edits, flow and call-permission replies, interactive
 without a subtype). A message naming no sender (no `from`, no `from_user_id`) is from the delivery's
 contact when it lists only one (netflie's BSUID-only body), and is answered there.
 
@@ -18,6 +18,7 @@ What it deliberately does not answer, and why:
   business events, not a customer writing; a marketing stop or resume is recorded, not answered;
 - system messages (number or identity changed): a notice from WhatsApp, not from the person;
 - a reaction removed (no emoji or an empty one): taking a reaction back asks nothing;
+- a message the customer deleted (revoke): deleting asks nothing, and "I can't read that" would puzzle them;
 - a body without metadata.phone_number_id (Chatwoot's fixtures): not addressed to our number, and one
   app's webhook may serve several numbers;
 - a message without an id (Chatwoot's fixtures; Meta always sends one): exactly-once needs the wamid;
@@ -48,9 +49,9 @@ QUIET = 2.0  # after the last expected answer: time for an unexpected one to sho
 NAMES = sorted(path.stem for path in PEER_DIR.glob("*.json"))
 # Message types (as Meta writes them) among the bodies that must get an answer, and the reasons for silence.
 ANSWERED_TYPES = {"text", "interactive", "button", "image", "document", "audio", "video", "sticker", "location",
-                  "contacts", "order", "reaction", "unsupported", "unknown", "edit", "revoke"}
+                  "contacts", "order", "reaction", "unsupported", "unknown", "edit"}
 SILENCES = {"no metadata.phone_number_id", "no sender", "system notice (number or identity changed)",
-            "reaction removed"}
+            "reaction removed", "message deleted by the user"}
 
 
 @dataclass(frozen=True)
