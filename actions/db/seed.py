@@ -1,6 +1,6 @@
 """Demo data, dated relative to the day it runs: python -m actions.db.seed
 
-Seeding resets the six business tables to exactly this demo set, so running it
+Seeding resets the seven business tables to exactly this demo set, so running it
 twice leaves the same rows. Point DATABASE_URL at a demo database only.
 """
 
@@ -11,10 +11,12 @@ from datetime import date, datetime, time, timedelta
 from sqlalchemy import delete, func, select
 
 from actions.db.clock import local_to_utc, local_today, utcnow
+from actions.db.demo_documents import demo_documents
 from actions.db.models import (
     Customer,
     DefectReport,
     Order,
+    OrderDocument,
     OrderEvent,
     ProductionRun,
     SupportTicket,
@@ -22,7 +24,7 @@ from actions.db.models import (
 from actions.db.session import lock_for_write, sessions
 
 # Children first, so foreign keys never point at a deleted row.
-TABLES = (OrderEvent, DefectReport, ProductionRun, SupportTicket, Order, Customer)
+TABLES = (OrderDocument, OrderEvent, DefectReport, ProductionRun, SupportTicket, Order, Customer)
 
 # (ref, wa_id, product, quantity, status, placed, promised, estimated, carrier, tracking, events)
 # Day numbers are offsets from today; events are (day, hour, status, note).
@@ -158,7 +160,7 @@ def seed(today: date | None = None) -> dict[str, int]:
                 starts_at=at(day, start), ends_at=at(day, end),
             ))
 
-        session.add_all([*customers.values(), *orders.values()])
+        session.add_all([*customers.values(), *orders.values(), *demo_documents(orders)])
         session.flush()
         return {
             table.__tablename__: session.scalar(select(func.count()).select_from(table))
