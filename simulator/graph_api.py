@@ -24,11 +24,12 @@ from simulator.graph_state import (DEFAULT_PHONE_NUMBER_ID, DEFAULT_TOKEN, DEFAU
                                    GraphState, Record, SizedMedia, digits, next_fault)
 
 _VERSION = r"{version:v\d+\.\d+}"
+MAX_UPLOAD_BYTES = 101 * 1024 * 1024  # Meta's 100 MB document cap, plus the multipart envelope
 
 
 def make_app(token: str, phone_number_id: str, version: str = DEFAULT_VERSION) -> web.Application:
     """Build the stand-in application for one access token and one business number."""
-    app = web.Application()
+    app = web.Application(client_max_size=MAX_UPLOAD_BYTES)
     add_graph_routes(app, GraphState(token, phone_number_id, version))
     add_control_routes(app)
     return app

@@ -248,9 +248,10 @@ def _attachment(attachment: Any) -> dict[str, Any]:
 def _custom_fragment(custom: Any) -> dict[str, Any] | None:
     """Return a Graph body fragment from custom (or custom["whatsapp"]) if it names a type.
 
-    `{"document": {...}}` (actions/documents.py) becomes a document message; see document_message.
+    `{"document": {...}}` without a type (actions/documents.py) is an order document; see
+    document_message. With a type it is a Graph body like any other.
     """
-    if isinstance(custom, Mapping) and isinstance(custom.get("document"), Mapping):
+    if isinstance(custom, Mapping) and isinstance(custom.get("document"), Mapping) and "type" not in custom:
         return document_message(custom["document"])
     if isinstance(custom, Mapping) and isinstance(custom.get("whatsapp"), Mapping):
         custom = custom["whatsapp"]
