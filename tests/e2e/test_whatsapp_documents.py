@@ -80,7 +80,7 @@ def test_the_orders_menu_asks_for_the_order_and_the_document(whatsapp):
     start = len(whatsapp.graph.sent_to(ASHA))
     assert whatsapp.post(delivery(list_reply(ASHA, "/menu_orders", "1. Check Order Status")))[0] == 200
     [menu] = whatsapp.settled(ASHA, start + 1, quiet=1.0)[start:]
-    assert titles(menu)[3] == "4. Invoice & documents"
+    assert titles(menu)[3] == "4. Documents"
     [asked] = replies(whatsapp, ASHA, "4", 1)
     assert "Which order do you need a document for?" in body_text(asked)
     [kinds] = replies(whatsapp, ASHA, "ORD-10001", 1)
