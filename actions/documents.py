@@ -87,8 +87,9 @@ class ValidateDocumentForm(FormValidationAction):
     async def extract_document_kind(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> Dict[Text, Any]:
-        # "ORD-10001 ka bill bhejo" and a typed "packing list" name the kind in words, not as an entity.
-        if tracker.get_slot("document_kind") or tracker.get_slot("requested_slot") not in (None, "document_kind"):
+        # "ORD-10001 ka bill bhejo", "ORD-10002 invoice" (answering "which order?") and a typed
+        # "packing list" name the kind in words, not as an entity.
+        if tracker.get_slot("document_kind"):
             return {}
         text = str(tracker.latest_message.get("text") or "")
         kind = None if text.startswith("/") else normalize_kind(text)

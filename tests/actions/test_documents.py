@@ -220,14 +220,19 @@ async def test_another_companys_order_is_answered_as_a_missing_order(seeded, dom
 
 
 @pytest.mark.asyncio
-async def test_the_kind_is_read_from_hinglish_words_in_the_request(seeded, domain):
-    """"ORD-10001 ka bill bhejo" fills the kind with invoice when the form starts."""
+@pytest.mark.parametrize(("requested", "said", "kind"), [
+    (None, "ORD-10001 ka bill bhejo", "invoice"),
+    ("document_order_id", "ORD-10002 packing list", "packing_list"),
+    ("document_kind", "/inform{\"document_kind\":\"invoice\"}", None),
+], ids=["hinglish-request", "answering-which-order", "tapped-button"])
+async def test_the_kind_is_read_from_the_words_of_any_answer(seeded, domain, requested, said, kind):
+    """Words name the kind whenever the form runs ("ka bill bhejo", "ORD-10002 packing list"); a tap uses its entity."""
     tracker = Tracker.from_dict({
-        "sender_id": ASHA, "slots": {"requested_slot": None, "document_kind": None},
-        "latest_message": {"text": "ORD-10001 ka bill bhejo", "intent": {"name": "request_document"},
+        "sender_id": ASHA, "slots": {"requested_slot": requested, "document_kind": None},
+        "latest_message": {"text": said, "intent": {"name": "request_document"},
                            "entities": []},
         "events": [], "paused": False, "followup_action": None,
         "active_loop": {"name": "document_form"}, "latest_action_name": "action_listen",
     })
     found = await ValidateDocumentForm().extract_document_kind(CollectingDispatcher(), tracker, domain)
-    assert found == {"document_kind": "invoice"}
+    assert found == ({"document_kind": kind} if kind else {})
