@@ -86,6 +86,7 @@ def _intent_button(name: str, suffix: str) -> Optional[Dict[str, str]]:
 
 def _faq_button(parse: Mapping[str, Any]) -> Dict[str, str]:
     """Offer the FAQ topic the ResponseSelector ranked first, or the FAQ list."""
+    # The same as components.faq_gate.faq_topic, which the action server does not import (it would load skops).
     selector = ((parse.get("response_selector") or {}).get("faq") or {})
     ranking = selector.get("ranking") or []
     key = str(ranking[0].get("intent_response_key") or "") if ranking else ""
@@ -100,7 +101,12 @@ class ActionClarify(Action):
         return ACTION_NAME
 
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[Text, Any]) -> List[EventType]:
-        dispatcher.utter_message(text=ASK_TEXT, buttons=clarify_options(tracker.latest_message))
+        options = clarify_options(tracker.latest_message)
+        if len(options) == 1:  # nothing likely to offer ("who won the match", "🙏🙏"): a question would be empty
+            dispatcher.utter_message(response="utter_default")
+            dispatcher.utter_message(response="utter_main_menu")
+            return []
+        dispatcher.utter_message(text=ASK_TEXT, buttons=options)
         return []
 
 

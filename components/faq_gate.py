@@ -8,7 +8,7 @@ it like any fallback prediction.
 """
 from __future__ import annotations
 
-from typing import Any, Dict, List, Text
+from typing import Any, Dict, List, Text, Tuple
 
 from rasa.engine.graph import ExecutionContext, GraphComponent
 from rasa.engine.recipes.default_recipe import DefaultV1Recipe
@@ -22,10 +22,10 @@ FAQ_INTENT = "faq"
 RESPONSE_SELECTOR = "response_selector"
 
 
-def faq_topic_confidence(data: Dict[str, Any]) -> float:
-    """Return the ResponseSelector's confidence in its FAQ topic for a parsed message (0 when absent)."""
+def faq_topic(data: Dict[str, Any]) -> Tuple[str, float]:
+    """Return the ResponseSelector's FAQ topic ("faq/<topic>", "" when absent) and its confidence for a parsed message."""
     selected = ((data.get(RESPONSE_SELECTOR) or {}).get(FAQ_INTENT) or {}).get("response") or {}
-    return float(selected.get(PREDICTED_CONFIDENCE_KEY) or 0.0)
+    return str(selected.get("intent_response_key") or ""), float(selected.get(PREDICTED_CONFIDENCE_KEY) or 0.0)
 
 
 @DefaultV1Recipe.register(DefaultV1Recipe.ComponentType.INTENT_CLASSIFIER, is_trainable=False)
@@ -53,7 +53,7 @@ class FaqConfidenceGate(GraphComponent):
             intent = message.get(INTENT) or {}
             if intent.get(INTENT_NAME_KEY) != FAQ_INTENT:
                 continue
-            confidence = faq_topic_confidence(message.data)
+            _, confidence = faq_topic(message.data)
             if confidence >= self.threshold:
                 continue
             message.data[INTENT] = _fallback_intent(confidence)

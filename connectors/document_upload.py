@@ -1,7 +1,7 @@
-"""PUT /orders/{order_ref}/documents/{kind}: an order's invoice, packing list or test certificate.
+"""PUT /api/data/orders/{order_ref}/documents/{kind}: an order's invoice, packing list or test certificate.
 
-Ready to mount on the data API (`mount(blueprint, authorize)`); the data API's package decides the
-prefix (/api/data) and the token. The body is the file itself (any Content-Type but JSON or multipart;
+Mounted on the data API's blueprint by connectors/data/channel.py (`mount(api, guard)`), behind its
+guard (DATA_API_TOKEN, staff refused, database errors as 503); openapi/data.yaml documents it. The body is the file itself (any Content-Type but JSON or multipart;
 its name from `Content-Disposition: attachment; filename="…"`), a multipart form with a `file` field,
 or JSON `{"url": "https://…", "filename": "…"}` for a document Meta fetches by link. The type is
 decided by the bytes (actions/document_files.py); a refused upload writes nothing. Errors are
@@ -131,26 +131,27 @@ async def read_body(request: Request, limit: int) -> bytes:
         chunks.append(chunk)
 
 
-def mount(blueprint: Blueprint, authorize: Callable[[Request], Awaitable[Optional[HTTPResponse]]]) -> None:
-    """Add the PUT route to blueprint; authorize returns an error response to stop, or None to go on."""
+Handler = Callable[..., Awaitable[HTTPResponse]]
 
-    @blueprint.route("/orders/<order_ref>/documents/<kind>", methods=["PUT"], stream=True,
-                     name="put_order_document")
-    async def put_document(request: Request, order_ref: str, kind: str) -> HTTPResponse:
-        refused = await authorize(request)
-        if refused is not None:
-            return refused
-        try:
-            ref, kind = target_of(order_ref, kind)
-            body = await read_body(request, max_bytes() + ENVELOPE_BYTES)
-            upload = parse_upload(request.headers.get("content-type"), body,
-                                  request.headers.get("content-disposition"))
-            if upload.data is not None and len(upload.data) > max_bytes():
-                raise UploadError(413, "file_too_large", f"the file is larger than {max_bytes()} bytes")
-            view = await asyncio.to_thread(store, ref, kind, upload)
-        except UploadError as error:
-            return response.json({"error": error.code, "detail": error.detail}, status=error.status)
-        return response.json(document_json(view), status=200)
+
+async def put_order_document(request: Request, order_ref: str, kind: str) -> HTTPResponse:
+    """Store the body as the order's current document of that kind and answer with what is stored."""
+    try:
+        ref, kind = target_of(order_ref, kind)
+        body = await read_body(request, max_bytes() + ENVELOPE_BYTES)
+        upload = parse_upload(request.headers.get("content-type"), body, request.headers.get("content-disposition"))
+        if upload.data is not None and len(upload.data) > max_bytes():
+            raise UploadError(413, "file_too_large", f"the file is larger than {max_bytes()} bytes")
+        view = await asyncio.to_thread(store, ref, kind, upload)
+    except UploadError as error:
+        return response.json({"error": error.code, "detail": error.detail}, status=error.status)
+    return response.json(document_json(view), status=200)
+
+
+def mount(blueprint: Blueprint, guard: Callable[[Handler], Handler]) -> None:
+    """Add the streamed PUT route to blueprint behind guard (which checks the caller before the body is read)."""
+    blueprint.add_route(guard(put_order_document), "/orders/<order_ref:str>/documents/<kind:str>",
+                        methods=["PUT"], stream=True, name="put_order_document")
 
 
 def _header_value(value: str) -> tuple[str, dict[str, str]]:

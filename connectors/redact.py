@@ -21,7 +21,8 @@ from urllib.parse import quote, unquote, urlsplit
 
 SECRET_VARIABLES = (
     "WHATSAPP_API_TOKEN", "WHATSAPP_APP_SECRET", "WHATSAPP_WEBHOOK_VERIFY_TOKEN", "MANAGEMENT_API_TOKEN",
-    "TRACKER_DB_PASSWORD", "REDIS_PASSWORD",
+    "DATA_API_TOKEN",
+    "TRACKER_DB_PASSWORD", "REDIS_PASSWORD", "STAFF_PASSWORD",
 )
 URL_VARIABLES = ("DATABASE_URL", "TRACKER_DB_URL", "REDIS_URL")
 MIN_SECRET_LENGTH = 6  # a shorter value would mask ordinary words; such a secret is weak anyway

@@ -8,6 +8,7 @@ from sqlalchemy import create_engine, pool
 from actions.db.models import Base
 from connectors.management.tables import metadata as management_metadata
 from connectors.whatsapp.tables import metadata as channel_metadata
+from connectors.staff.tables import metadata as staff_metadata
 from actions.db.session import database_url
 
 config = context.config
@@ -17,7 +18,7 @@ if config.config_file_name is not None and config.attributes.get("configure_logg
     fileConfig(config.config_file_name, disable_existing_loggers=False)
 
 # Business tables, the WhatsApp channel's and the management channel's share one database and history.
-target_metadata = [Base.metadata, channel_metadata, management_metadata]
+target_metadata = [Base.metadata, channel_metadata, management_metadata, staff_metadata]
 
 
 def run_migrations_offline() -> None:

@@ -33,7 +33,7 @@ def figures(results: Path) -> list[tuple[str, float, float]]:
 
 
 # group: (understood at least, answered wrongly at most)
-HELDOUT_TARGETS = {"english": (0.85, 0.05), "hinglish": (0.85, 0.05), "hindi": (0.85, 0.05)}
+HELDOUT_TARGETS = {"english": (0.85, 0.05), "english_support": (0.85, 0.05), "hinglish": (0.85, 0.05), "hindi": (0.85, 0.05)}
 
 
 def heldout_figures(results: Path) -> list[tuple[str, float, float, bool]]:

@@ -20,6 +20,12 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Iterable, Optional
 
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:  # run as `python scripts/heldout.py`
+    sys.path.insert(0, str(ROOT))
+
+from components.faq_gate import faq_topic  # noqa: E402
+
 UNDERSTOOD, WRONG, ASKED = "understood", "wrong", "asked"
 FALLBACK = "nlu_fallback"
 
@@ -83,8 +89,7 @@ def _name_of(intent: str, data: dict) -> str:
     """Return faq/<topic> for an FAQ (from the ResponseSelector), else the intent."""
     if intent != "faq":
         return intent
-    selected = ((data.get("response_selector") or {}).get("faq") or {}).get("response") or {}
-    return str(selected.get("intent_response_key") or "faq")
+    return faq_topic(data)[0] or "faq"
 
 
 def read_parse(group: str, text: str, expected: str, data: dict) -> Parsed:
@@ -93,11 +98,10 @@ def read_parse(group: str, text: str, expected: str, data: dict) -> Parsed:
     first = ranking[0] if ranking else {"name": "", "confidence": 0.0}
     second = float(ranking[1]["confidence"]) if len(ranking) > 1 else 0.0
     predicted = str((data.get("intent") or {}).get("name") or "")
-    selected = ((data.get("response_selector") or {}).get("faq") or {}).get("response") or {}
     return Parsed(group=group, text=text, expected=expected, predicted=_name_of(predicted, data),
                   top=_name_of(str(first["name"]), data), top_confidence=float(first["confidence"]),
                   second_confidence=second,
-                  faq_confidence=float(selected.get("confidence") or 0.0) if first["name"] == "faq" else 0.0)
+                  faq_confidence=faq_topic(data)[1] if first["name"] == "faq" else 0.0)
 
 
 def examples(paths: list[Path]) -> list[tuple[str, str, str]]:
@@ -165,5 +169,4 @@ def main(argv: Optional[list[str]] = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
     sys.exit(main())

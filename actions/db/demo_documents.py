@@ -9,6 +9,8 @@ import io
 import time
 
 from PIL import Image, ImageDraw, ImageFont
+from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from actions.db.models import Order, OrderDocument
 from actions.document_files import check_file, kind_label
@@ -31,13 +33,13 @@ def demo_pdf(title: str, lines: list[str]) -> bytes:
     return out.getvalue()
 
 
-def demo_documents(orders: dict[str, Order]) -> list[OrderDocument]:
+def demo_documents(session: Session) -> list[OrderDocument]:
     """Write the demo files to DOCUMENTS_DIR and return their rows for the seed's session."""
     rows = []
     for ref, kind in DEMO_DOCUMENTS:
-        order = orders[ref]
+        order = session.scalars(select(Order).where(Order.ref == ref)).one()
         title = f"{kind_label(kind).upper()} {ref}"
-        data = demo_pdf(title, [f"Customer: {order.customer.company}", f"Product: {order.product}",
+        data = demo_pdf(title, [f"Customer: {order.company.name}", f"Product: {order.product}",
                                 f"Quantity: {order.quantity}", "Demo document for the local simulator."])
         checked = check_file(data, f"{kind_label(kind)} {ref}.pdf", kind, ref, len(data))
         rows.append(OrderDocument(

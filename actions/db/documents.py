@@ -8,7 +8,7 @@ from sqlalchemy import select
 
 from actions.db.access import visible_to
 from actions.db.clock import utcnow
-from actions.db.models import Customer, Order, OrderDocument
+from actions.db.models import Order, OrderDocument
 from actions.db.session import lock_for_write, sessions
 from actions.db.views import DocumentView
 from actions.document_files import CheckedFile
@@ -33,8 +33,7 @@ def find_document(wa_id: str, order_ref: str, kind: str) -> Optional[DocumentVie
     stmt = (
         select(OrderDocument, Order.ref)
         .join(Order, OrderDocument.order_id == Order.id)
-        .join(Order.customer)
-        .where(Order.ref == order_ref, OrderDocument.kind == kind, visible_to(wa_id, Customer.company))
+        .where(Order.ref == order_ref, OrderDocument.kind == kind, visible_to(wa_id, Order.company_id))
     )
     with sessions()() as session:
         row = session.execute(stmt).first()

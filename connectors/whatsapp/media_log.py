@@ -1,4 +1,4 @@
-"""The record of downloaded inbound files: the sender's quota reads it, retention prunes it.
+"""The record of downloaded inbound files: the sender's quota reads it (retention.py prunes it).
 
 Sync functions, each in its own transaction; call them through asyncio.to_thread.
 """
@@ -7,7 +7,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Optional
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import func, select
 
 from actions.db.clock import utcnow
 from connectors.whatsapp.db import channel_sessions, insert_ignore, writing
@@ -32,14 +32,3 @@ def record_download(wamid: str, wa_id: str, media_id: str, path: str, size: int,
            "downloaded_at": now or utcnow()}
     with writing(key=f"in:{wa_id}") as session:
         return insert_ignore(session, media, row, ["wamid"])
-
-
-def delete_rows_before(cutoff: datetime, limit: int) -> int:
-    """Delete up to limit records of files downloaded before cutoff, oldest first; return how many."""
-    m = media.c
-    oldest = select(m.id).where(m.downloaded_at < cutoff).order_by(m.id).limit(limit)
-    with writing() as session:
-        ids = list(session.scalars(oldest))
-        if ids:
-            session.execute(delete(media).where(m.id.in_(ids)))
-        return len(ids)

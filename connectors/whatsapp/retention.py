@@ -11,19 +11,19 @@ import asyncio
 import logging
 import os
 from dataclasses import dataclass
+from functools import partial
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Callable, Iterator, Optional
 
-from sqlalchemy import delete, select
+from sqlalchemy import Table, delete, select
 
 from actions.db.clock import utcnow
-from connectors.whatsapp import media_log
 from connectors.whatsapp.background import log_failure
 from connectors.whatsapp.config import WhatsAppConfig
 from connectors.whatsapp.db import writing
 from connectors.whatsapp.media_fetch import PART_SUFFIX
-from connectors.whatsapp.tables import webhooks
+from connectors.whatsapp.tables import media, webhooks
 
 logger = logging.getLogger(__name__)
 
@@ -66,8 +66,8 @@ class RetentionJob:
         """Delete everything older than its retention period; return how much."""
         now = now or utcnow()
         removed = Removed(
-            webhooks=await self._batches(delete_webhooks_before, now - self.webhook_days),
-            media_rows=await self._batches(media_log.delete_rows_before, now - self.media_days),
+            webhooks=await self._batches(partial(delete_before, webhooks, "received_at"), now - self.webhook_days),
+            media_rows=await self._batches(partial(delete_before, media, "downloaded_at"), now - self.media_days),
             files=await self._sweep_files(now),
         )
         if removed != Removed():
@@ -104,15 +104,15 @@ class RetentionJob:
             entries.close()
 
 
-def delete_webhooks_before(cutoff: datetime, limit: int) -> int:
-    """Delete up to limit raw webhook bodies received before cutoff, oldest first; return how many."""
-    w = webhooks.c
-    # Ids grow with arrival, so the oldest rows come first in id order: no index on received_at needed.
-    oldest = select(w.id).where(w.received_at < cutoff).order_by(w.id).limit(limit)
+def delete_before(table: Table, column: str, cutoff: datetime, limit: int) -> int:
+    """Delete up to limit rows of table whose column is before cutoff, oldest first; return how many."""
+    c = table.c
+    # Ids grow with arrival, so the oldest rows come first in id order: no index on the time column needed.
+    oldest = select(c.id).where(c[column] < cutoff).order_by(c.id).limit(limit)
     with writing() as session:
         ids = list(session.scalars(oldest))
         if ids:
-            session.execute(delete(webhooks).where(w.id.in_(ids)))
+            session.execute(delete(table).where(c.id.in_(ids)))
         return len(ids)
 
 

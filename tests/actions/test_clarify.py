@@ -87,3 +87,12 @@ async def test_an_unclear_answer_in_the_defect_form_gets_a_hint_for_that_step(re
 def test_a_complaint_that_says_what_is_wrong_is_kept_as_the_description(message, described):
     """A defect complaint with detail beyond the order id is its description; an id or a tap is not."""
     assert description_in(message) == described
+
+
+@pytest.mark.asyncio
+async def test_an_unclear_message_with_nothing_likely_gets_the_menu_not_an_empty_question():
+    """ "who won the match" has no option worth offering: the customer gets the menu, not "Did you mean: Something else"."""
+    dispatcher = CollectingDispatcher()
+    latest = parse([("out_of_scope", 0.35), ("greet", 0.3), ("track_order", 0.01)])
+    await ActionClarify().run(dispatcher, tracker(latest, [{"event": "user", "text": "x"}]), {})
+    assert [m["response"] for m in dispatcher.messages] == ["utter_default", "utter_main_menu"]

@@ -15,6 +15,7 @@ from actions.db.defects import count_defects, create_defect, defect_history, fin
 from actions.db.models import Base
 from connectors.management.tables import metadata as management_metadata
 from connectors.whatsapp.tables import metadata as channel_metadata
+from connectors.staff.tables import metadata as staff_metadata
 from actions.db.orders import count_orders, find_order, recent_orders
 from actions.db.schedule import active_runs, runs_between
 from actions.db.seed import seed
@@ -38,7 +39,8 @@ def test_migrations_match_models(database):
     """The migrated schema is exactly what the models and the channels' tables declare."""
     with engine().connect() as connection:
         context = MigrationContext.configure(connection, opts={"compare_type": True})
-        assert compare_metadata(context, [Base.metadata, channel_metadata, management_metadata]) == []
+        assert compare_metadata(context, [Base.metadata, channel_metadata, management_metadata,
+                                          staff_metadata]) == []
 
 
 def test_asha_pages_through_her_seven_orders(today):

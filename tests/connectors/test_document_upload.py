@@ -51,11 +51,13 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-async def authorize(request):
-    """Stand in for the data API's token check."""
-    if request.headers.get("authorization") != f"Bearer {TOKEN}":
-        return response.json({"error": "unauthorized"}, status=401)
-    return None
+def guard(handler):
+    """Stand in for the data API's guard: the token, checked before the handler reads the body."""
+    async def guarded(request, **kwargs):
+        if request.headers.get("authorization") != f"Bearer {TOKEN}":
+            return response.json({"error": "unauthorized"}, status=401)
+        return await handler(request, **kwargs)
+    return guarded
 
 
 @pytest_asyncio.fixture
@@ -67,7 +69,7 @@ async def api(database, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Asyn
     app = Sanic(f"documents_{uuid.uuid4().hex}")
     app.config.REQUEST_MAX_SIZE = 3 * 1024 * 1024  # what connectors/whatsapp/channel.py sets
     blueprint = Blueprint("data_test", url_prefix="/api/data")
-    mount(blueprint, authorize)
+    mount(blueprint, guard)
     app.blueprint(blueprint)
     port = free_port()
     server = await app.create_server(host="127.0.0.1", port=port, return_asyncio_server=True, access_log=False)
