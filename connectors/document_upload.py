@@ -60,9 +60,11 @@ def target_of(order_ref: str, kind: str) -> tuple[str, str]:
 
 
 def parse_upload(content_type: Optional[str], body: bytes, disposition: Optional[str] = None) -> UploadRequest:
-    """Read a PUT body: JSON {"url"}, multipart with a `file` field, or the raw file."""
+    """Read a PUT body: JSON {"url"} (by its type or its first byte), multipart with a `file` field, or the raw file."""
     mime, params = _header_value(content_type or "")
-    if mime == "application/json":
+    # Like the data API's other routes, a JSON body is read as JSON whatever curl -d labels it; no PDF,
+    # JPEG or PNG starts with "{".
+    if mime == "application/json" or (mime != "multipart/form-data" and body.lstrip()[:1] == b"{"):
         try:
             data = json.loads(body or b"")
         except (ValueError, UnicodeDecodeError, RecursionError):

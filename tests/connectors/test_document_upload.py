@@ -160,6 +160,12 @@ async def test_no_token_no_upload(api):
     assert find_document(ASHA, "ORD-10002", "invoice") is None
 
 
+def test_a_json_body_sent_as_a_form_by_curl_is_read_as_json():
+    """curl -d labels JSON as a form; the body's first byte still makes it the {"url"} request."""
+    upload = parse_upload("application/x-www-form-urlencoded", b' {"url": "https://erp.example.com/a.pdf"}')
+    assert (upload.url, upload.data) == ("https://erp.example.com/a.pdf", None)
+
+
 def test_a_multipart_form_without_a_file_is_named():
     """A form with no `file` field is refused as missing_file."""
     body = b"--b\r\nContent-Disposition: form-data; name=\"note\"\r\n\r\nhi\r\n--b--\r\n"

@@ -1,12 +1,45 @@
-"""Documents on request over the real stack: rasa run with the WhatsApp channel, the action server, the Graph stand-in."""
+"""Documents on request over the real stack: rasa run with the WhatsApp channel and the data API, the action
+server, the Graph stand-in. The demo seed has ORD-10001's invoice and packing list; more arrive through the data API."""
 from __future__ import annotations
+
+import urllib.error
+import urllib.request
+from typing import Iterator
 
 import pytest
 
+from actions.db.demo_documents import demo_pdf
 from tests.connectors.whatsapp_support import delivery, list_reply
-from tests.e2e.whatsapp_fixtures import body_text, titles, whatsapp  # noqa: F401
+from tests.data.data_stack import DataStack, data_stack
+from tests.e2e.whatsapp_fixtures import WhatsAppStack, body_text, titles
 
 ASHA, RAVI = "919800000001", "919800000002"  # Asha Traders owns ORD-10001; Ravi is Bharat Textiles
+
+
+@pytest.fixture(scope="module")
+def running(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DataStack]:
+    """The whole stack: WhatsApp, management and data channels, with a fresh data token."""
+    with data_stack(tmp_path_factory.mktemp("documents"), {"NOTIFY_SCAN_SECONDS": "0"}) as stack:
+        yield stack
+
+
+@pytest.fixture(scope="module")
+def whatsapp(running: DataStack) -> WhatsAppStack:
+    """The WhatsApp side of the running stack."""
+    return running.operator.whatsapp
+
+
+def upload(running: DataStack, path: str, data: bytes, content_type: str, filename: str) -> tuple[int, bytes]:
+    """PUT a file to the data API as the ERP would; return (status, body)."""
+    request = urllib.request.Request(
+        f"{running.api_url}{path}", data, method="PUT",
+        headers={"Authorization": f"Bearer {running.token}", "Content-Type": content_type,
+                 "Content-Disposition": f'attachment; filename="{filename}"'})
+    try:
+        with urllib.request.build_opener(urllib.request.ProxyHandler({})).open(request, timeout=30) as answer:
+            return answer.status, answer.read()
+    except urllib.error.HTTPError as error:
+        return error.code, error.read()
 
 
 def replies(whatsapp, user: str, words: str, count: int, quiet: float = 1.5) -> list[dict]:
@@ -49,6 +82,26 @@ def test_the_owner_gets_the_invoice_as_one_uploaded_document_with_a_caption(what
     assert uploaded.body["type"] == "application/pdf" and uploaded.body["file"]["size"] > 1000
     data, mime = whatsapp.graph.fake.state.media[uploaded.response["id"]]
     assert data.startswith(b"%PDF-") and mime == "application/pdf"
+
+
+def test_an_invoice_uploaded_through_the_data_api_reaches_its_customer_and_no_other(running, whatsapp):
+    """ORD-10005's invoice PUT through the data API reaches Asha as a document with those bytes; Ravi gets none."""
+    invoice = demo_pdf("INVOICE ORD-10005", ["Viscose blend yarn", "300 kg"])
+    assert upload(running, "/orders/ORD-10005/documents/invoice", invoice, "application/pdf", "INV-10005.pdf")[0] == 200
+    assert upload(running, "/orders/ORD-10005/documents/invoice", b"<html>x</html>", "application/pdf",
+                  "fake.pdf")[0] == 415
+
+    [message] = replies(whatsapp, ASHA, "send me the invoice for ORD-10005", 1, quiet=2.0)
+    assert message["type"] == "document" and message["document"]["filename"] == "INV-10005.pdf"
+    assert message["document"]["caption"] == "📄 Invoice for ORD-10005"
+    assert whatsapp.graph.fake.state.media[message["document"]["id"]] == (invoice, "application/pdf")
+
+    before = len(uploads(whatsapp))
+    theirs = replies(whatsapp, RAVI, "send me the invoice for ORD-10005", 2)
+    replies(whatsapp, RAVI, "cancel", 2)
+    assert "couldn't find ORD-10005" in body_text(theirs[0])
+    assert all(m["type"] in ("text", "interactive") for m in whatsapp.graph.sent_to(RAVI))
+    assert len(uploads(whatsapp)) == before
 
 
 def test_another_company_gets_the_answer_of_a_missing_order_and_no_document(whatsapp):
