@@ -1,7 +1,6 @@
 """Order documents over WhatsApp: rendering, Meta's /media checks, and one upload per document sent."""
 from __future__ import annotations
 
-import asyncio
 import hashlib
 from pathlib import Path
 
