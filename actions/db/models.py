@@ -9,6 +9,7 @@ contact is keyed by its WhatsApp number, so the data API's upserts are idempoten
 from __future__ import annotations
 
 from sqlalchemy import (
+    BigInteger,
     CheckConstraint,
     Column,
     Date,
@@ -18,6 +19,7 @@ from sqlalchemy import (
     MetaData,
     String,
     Text,
+    UniqueConstraint,
 )
 from sqlalchemy.orm import declarative_base, relationship
 
@@ -39,6 +41,7 @@ ORDER_STATUSES = ("received", "in_production", "ready", "shipped", "delivered", 
 DEFECT_STATUSES = ("open", "investigating", "resolved")
 RUN_STATUSES = ("planned", "running", "done", "delayed")
 TICKET_STATUSES = ("open", "closed")
+DOCUMENT_KINDS = ("invoice", "packing_list", "test_certificate")
 
 
 def _one_of(column: str, values: tuple[str, ...]) -> CheckConstraint:
@@ -180,3 +183,30 @@ class Handoff(Base):
     staff_replies = Column(Integer, nullable=False, default=0)
     released_at = Column(DateTime)
     released_by = Column(String(10))  # staff, idle
+
+
+class OrderDocument(Base):
+    """The current document of one kind for an order: a stored file or an https URL (never both).
+
+    One row per (order, kind); uploading again replaces the row. Migration 0009.
+    """
+
+    __tablename__ = "order_documents"
+    __table_args__ = (
+        _one_of("kind", DOCUMENT_KINDS),
+        CheckConstraint("(storage_path IS NULL) <> (url IS NULL)", name="source"),
+        UniqueConstraint("order_id", "kind", name="uq_order_documents_order_id_kind"),
+    )
+
+    id = Column(Integer, primary_key=True)
+    order_id = Column(Integer, ForeignKey("orders.id"), nullable=False)
+    kind = Column(String(20), nullable=False)
+    filename = Column(String(120), nullable=False)  # sanitised, shown to the customer
+    content_type = Column(String(100), nullable=False)  # from the content, not the upload's word
+    size_bytes = Column(BigInteger)  # NULL for a referenced URL
+    sha256 = Column(String(64))  # hex; NULL for a referenced URL
+    storage_path = Column(String(1000))  # relative to DOCUMENTS_DIR
+    url = Column(String(2000))  # https only
+    created_at = Column(DateTime, nullable=False, default=utcnow)
+
+    order = relationship("Order")

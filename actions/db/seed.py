@@ -4,7 +4,7 @@ Seeding resets the business tables to exactly this demo set, so running it twice
 leaves the same rows. Point DATABASE_URL at a demo database only. The rows go through the
 data API's validation and upserts (connectors/data), the way a business loads its own data;
 each order's history is replayed one status change at a time, so its events are written as
-the API writes them.
+the API writes them. ORD-10001's demo invoice and packing list are files in DOCUMENTS_DIR.
 """
 
 from __future__ import annotations
@@ -17,11 +17,13 @@ from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
 
 from actions.db.clock import local_to_utc, local_today, utcnow
+from actions.db.demo_documents import demo_documents
 from actions.db.models import (
     Company,
     Customer,
     DefectReport,
     Order,
+    OrderDocument,
     OrderEvent,
     ProductionRun,
     SupportTicket,
@@ -29,7 +31,7 @@ from actions.db.models import (
 from actions.db.session import lock_for_write, sessions
 
 # Children first, so foreign keys never point at a deleted row.
-TABLES = (OrderEvent, DefectReport, ProductionRun, SupportTicket, Order, Customer, Company)
+TABLES = (OrderDocument, OrderEvent, DefectReport, ProductionRun, SupportTicket, Order, Customer, Company)
 
 # (ref, wa_id, product, quantity, status, placed, promised, estimated, carrier, tracking, events)
 # Day numbers are offsets from today; events are (day, hour, status, note).
@@ -171,6 +173,7 @@ def seed(today: date | None = None) -> dict[str, int]:
              "planned_qty": planned, "done_qty": done, "starts_at": starts, "ends_at": ends, "status": status}
             for n, (line, product, order_ref, planned, done, starts, ends, status) in enumerate(runs, start=1)])
 
+        session.add_all(demo_documents(session))
         session.flush()
         return {
             table.__tablename__: session.scalar(select(func.count()).select_from(table))

@@ -22,6 +22,7 @@ from sanic.response import HTTPResponse
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from connectors.data import reads
+from connectors.document_upload import mount as mount_document_upload
 from connectors.data.config import DataConfig
 from connectors.data.rows import KINDS, MAX_ROWS, Invalid, Kind, validate
 from connectors.data.store import Rejected, write
@@ -60,7 +61,7 @@ class DataInput(InputChannel):
         return URL_PREFIX
 
     def blueprint(self, on_new_message: Callable[[UserMessage], Awaitable[Any]]) -> Blueprint:
-        """Return the routes: PUT, GET list and GET one for every kind."""
+        """Return the routes: PUT, GET list and GET one for every kind, and PUT an order's document."""
         api = Blueprint("data_api", __name__)
         for kind in KINDS.values():
             slug = kind.name.replace("-", "_")
@@ -70,6 +71,7 @@ class DataInput(InputChannel):
                           name=f"list_{slug}")
             api.add_route(self._guard(_one_handler(kind)), f"/{kind.name}/<key:str>", methods=["GET"],
                           name=f"get_{slug}")
+        mount_document_upload(api, self._guard)  # PUT /orders/<ref>/documents/<kind> (a file, not rows)
         return api
 
     def _guard(self, handler: Handler) -> Handler:
