@@ -53,10 +53,18 @@ def test_where_is_my_order_in_hindi_and_hinglish_answers_about_orders(chat, said
 
 
 def test_an_unclear_message_is_asked_back_and_the_second_gets_the_menu(chat):
-    """Unsure twice: first "did you mean" with options and Something else, then the menu and a person."""
+    """Unsure twice: first "did you mean" with the likely options and Something else, then the menu and a person."""
     me = chat(ASHA)
-    first = me.say("/nlu_fallback")
+    first = me.say("item brokn")  # a defect, most likely, but said too briefly to be sure
     assert first[0]["text"] == ASK_TEXT and first[0]["buttons"][-1]["title"] == "Something else"
+    assert "Report a defect" in [b["title"] for b in first[0]["buttons"]]
     second = me.say("/nlu_fallback")
     assert second[0]["text"].startswith("Sorry, I didn't understand that.") and "agent" in second[0]["text"]
     assert [b["title"] for b in second[-1]["buttons"]][0] == "Check Order Status"
+
+
+def test_an_unclear_message_with_nothing_likely_gets_the_menu_at_once(chat):
+    """No option worth offering: the menu and the way to a person, not "Did you mean: Something else"."""
+    replies = chat(ASHA).say("/nlu_fallback")
+    assert replies[0]["text"].startswith("Sorry, I didn't understand that.") and "agent" in replies[0]["text"]
+    assert [b["title"] for b in replies[-1]["buttons"]][0] == "Check Order Status"
