@@ -1,6 +1,7 @@
 """Sign-in, sessions, cookies, CSRF and the login rate limit, over HTTP as a browser meets them."""
 from __future__ import annotations
 
+import asyncio
 from dataclasses import replace
 
 import aiohttp
@@ -164,6 +165,31 @@ async def test_a_username_is_locked_after_repeated_failures_with_retry_after(tab
     assert (status, body["error"]) == (429, "too_many_attempts")
     assert 0 < int(response.headers["Retry-After"]) <= 15 * 60
     assert (await other_tab.sign_in("arjun"))[0] == 200
+
+
+@pytest.mark.asyncio
+async def test_wrong_passwords_sent_at_once_get_no_more_tries_than_the_limit(tab):
+    """Twelve wrong passwords for one username sent at the same moment: only 3 are checked, 9 get 429."""
+    _, token, _ = await tab.call("GET", "/api/signin")
+
+    async def attempt() -> int:
+        return (await tab.call("POST", "/api/signin", {"username": "meera", "password": "wrong password!"},
+                               csrf=token["csrf_token"]))[0]
+
+    statuses = await asyncio.gather(*(attempt() for _ in range(12)))
+    assert sorted(statuses) == [401] * 3 + [429] * 9
+    with sessions()() as session:
+        assert len(session.execute(select(login_attempts)).all()) == 3
+
+
+@pytest.mark.parametrize("variant", ["MEERA", " meera ", "Meera\t"])
+@pytest.mark.asyncio
+async def test_case_and_spaces_do_not_make_a_new_username_to_guess(tab, variant):
+    """Failures under "meera" also lock "MEERA", " meera " and a tab-ended variant: one counter per account."""
+    for _ in range(3):
+        assert (await tab.sign_in("meera", "wrong password!"))[0] == 401
+    status, body, _ = await tab.sign_in(variant)
+    assert (status, body["error"]) == (429, "too_many_attempts")
 
 
 @pytest.mark.asyncio
