@@ -164,7 +164,8 @@ class StaffInput(InputChannel):
             body = json_object(request.body)
             if "template" in body:
                 offered = self._template(body.get("template"))
-                row_id = await asyncio.to_thread(replies.send_template, staff, number, offered, _ip(request))
+                row_id = await asyncio.to_thread(replies.send_template, staff, number, offered, _ip(request),
+                                                 self.config.marketing_templates)
                 return _json({"id": row_id, "status": "queued", "kind": "template"}, status=202)
             text = text_of(body)
             row_id = await asyncio.to_thread(replies.reply, staff, number, text, _ip(request))

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Optional
+from typing import AbstractSet, Optional
 
 from sqlalchemy import insert, select, update
 
@@ -48,12 +48,19 @@ def reply(staff: StaffSession, wa_id: str, text: str, ip: str, now: Optional[dat
 
 
 def send_template(staff: StaffSession, wa_id: str, offered: OfferedTemplate, ip: str,
-                  now: Optional[datetime] = None) -> int:
-    """Queue one of the offered templates (the window may be closed); return the outbox id."""
+                  marketing_templates: AbstractSet[str] = frozenset(), now: Optional[datetime] = None) -> int:
+    """Queue one of the offered templates (the window may be closed); return the outbox id.
+
+    Raises Refused (409): opted_out, or marketing_opted_out for a marketing template to a number
+    that stopped marketing messages.
+    """
     now = now or utcnow()
     _known(wa_id)
-    if outbound.contact_state(wa_id).opted_out:
+    state = outbound.contact_state(wa_id)
+    if state.opted_out:
         raise Refused("opted_out")
+    if state.marketing_stopped and offered.name in marketing_templates:
+        raise Refused("marketing_opted_out", "send a utility template")
     template = Template(offered.name, offered.language)
     [payload] = render_response(wa_id, {"custom": {"type": "template", "template": template.to_graph()}}).payloads
     return _queue(staff, wa_id, outbound.KIND_TEMPLATE, payload, "template", ip, now)

@@ -1,9 +1,11 @@
 """The inbox API as the page uses it: the list, one conversation, reply, template, take over, hand back."""
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import timedelta
 from urllib.parse import quote
 
+import aiohttp
 import pytest
 from sqlalchemy import select, update
 
@@ -11,9 +13,11 @@ from actions.db.clock import utcnow
 from actions.db.handoffs import request_handoff
 from actions.db.session import sessions
 from connectors.management.handoff import RELEASE_NOTE, is_paused
+from connectors.staff.config import OfferedTemplate, StaffConfig
 from connectors.staff.tables import audit
 from connectors.whatsapp.tables import contacts, inbound, outbox
 from tests.management.conftest import ASHA, RAVI, add_contact, add_inbound, add_outbound, outbox_rows
+from tests.staff.conftest import CONFIG, serve
 
 STRANGER = "919800000077"
 
@@ -169,6 +173,27 @@ async def test_a_closed_window_refuses_text_and_offers_the_template(tab, convers
     assert (row.kind, row.payload["template"]["name"]) == ("template", "hello_again")
     _, conv, _ = await tab.call("GET", f"/api/conversations/{RAVI}")
     assert [(m["template"], m["author"]) for m in conv["messages"] if m["direction"] == "out"] == [("hello_again", "Meera")]
+
+
+@pytest.mark.asyncio
+async def test_a_marketing_template_never_goes_to_a_number_that_stopped_marketing(conversations, staff_accounts,
+                                                                                  monkeypatch):
+    """Ravi stopped marketing messages: the marketing template gets 409 marketing_opted_out, a utility one goes."""
+    with sessions().begin() as session:
+        session.execute(update(contacts).where(contacts.c.wa_id == RAVI).values(marketing_stopped=True))
+    config = replace(CONFIG, templates=CONFIG.templates + (OfferedTemplate("diwali_sale"),),
+                     marketing_templates=StaffConfig.from_env({"MARKETING_TEMPLATES": "diwali_sale"}).marketing_templates)
+    async with serve(config, monkeypatch) as running, aiohttp.ClientSession(
+            cookie_jar=aiohttp.CookieJar(unsafe=True)) as http:
+        browser = running.browser(http)
+        await browser.sign_in("meera")
+        status, body, _ = await browser.call("POST", f"/api/conversations/{RAVI}/reply",
+                                             {"template": {"name": "diwali_sale"}})
+        assert (status, body["error"]) == (409, "marketing_opted_out")
+        assert outbox_rows(RAVI) == []
+        status, _, _ = await browser.call("POST", f"/api/conversations/{RAVI}/reply", {"template": {"name": "hello_again"}})
+    assert status == 202
+    assert [row.payload["template"]["name"] for row in outbox_rows(RAVI)] == ["hello_again"]
 
 
 @pytest.mark.asyncio
