@@ -258,6 +258,7 @@ _REFUSALS = {
     "opted_out": "this customer sent STOP: nothing may be sent to them",
     "outside_service_window": "the customer last wrote more than 24 hours ago: only a template may be sent",
     "marketing_opted_out": "this customer stopped marketing messages",
+    "taken_by_other": "another person has this conversation",
 }
 
 

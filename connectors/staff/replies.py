@@ -21,6 +21,7 @@ from connectors.management import handoff, outbound
 from connectors.management.inputs import Template
 from connectors.management.outbound import Refused
 from connectors.staff import audit
+from connectors.staff.inbox import holder_of
 from connectors.staff.config import OfferedTemplate
 from connectors.staff.sessions import StaffSession
 from connectors.staff.tables import messages as staff_messages
@@ -67,11 +68,23 @@ def send_template(staff: StaffSession, wa_id: str, offered: OfferedTemplate, ip:
 
 
 def take_over(staff: StaffSession, wa_id: str, ip: str, now: Optional[datetime] = None) -> bool:
-    """Open a handoff (the bot pauses) and record who took it; return False if one was open already."""
+    """Open a handoff (the bot pauses) and record who took it; return False if one was open already.
+
+    Raises Refused (409) taken_by_other when another person has it already: of two people taking
+    over at once, one gets it and the other is told who did.
+    """
     now = now or utcnow()
     _known(wa_id)
     opened = request_handoff(wa_id, now)
-    audit.record(staff.username, "take_over", staff.account_id, wa_id, None if opened else "already_open", ip, now)
+    h = handoff.handoffs.c
+    with sessions().begin() as session:
+        lock_for_write(session, f"out:{wa_id}")
+        since = session.scalar(select(h.requested_at).where(h.open_key == wa_id))
+        holder = None if since is None else holder_of(session, wa_id, since)
+        if holder is not None and holder[0] != staff.account_id:
+            raise Refused("taken_by_other", f"{holder[1]} has it; ask them to hand it back")
+        audit.record_in(session, staff.username, "take_over", staff.account_id, wa_id,
+                        None if opened else "already_open", ip, now)
     return opened
 
 

@@ -1,6 +1,7 @@
 """The inbox API as the page uses it: the list, one conversation, reply, template, take over, hand back."""
 from __future__ import annotations
 
+import asyncio
 from dataclasses import replace
 from datetime import timedelta
 from urllib.parse import quote
@@ -149,6 +150,34 @@ async def test_take_over_pauses_the_bot_and_hand_back_tells_the_customer(tab, co
     assert (status, body["error"]) == (404, "handoff_not_found")
     assert [a for a in audit_rows() if a[2] == ASHA] == [("meera", "take_over", ASHA), ("meera", "reply", ASHA),
                                                          ("meera", "hand_back", ASHA)]
+
+
+@pytest.mark.asyncio
+async def test_of_two_people_taking_over_at_once_one_gets_it_and_the_other_is_told_who(tab, other_tab, conversations):
+    """Meera and Arjun take Asha over at the same moment: one has it, the other gets 409 naming them."""
+    await tab.sign_in("meera")
+    await other_tab.sign_in("arjun")
+    answers = await asyncio.gather(tab.call("POST", f"/api/conversations/{ASHA}/take-over", {}),
+                                   other_tab.call("POST", f"/api/conversations/{ASHA}/take-over", {}))
+    [(won, _, _)], [(lost, refusal, _)] = ([a for a in answers if a[0] == 200], [a for a in answers if a[0] != 200])
+    _, conv, _ = await tab.call("GET", f"/api/conversations/{ASHA}")
+    assert (lost, refusal["error"]) == (409, "taken_by_other")
+    assert refusal["hint"].startswith(conv["handled_by"]) and conv["state"] == "with_staff"
+    takers = [a[0] for a in audit_rows() if a[1] == "take_over"]
+    assert len(takers) == 1 and conv["handled_by"] == takers[0].capitalize()
+
+
+@pytest.mark.asyncio
+async def test_taking_over_a_conversation_someone_answers_is_refused_naming_them(tab, other_tab, conversations):
+    """After Meera answered Ravi, Arjun's take-over gets 409 taken_by_other and Ravi stays with Meera."""
+    await tab.sign_in("meera")
+    await other_tab.sign_in("arjun")
+    assert (await tab.call("POST", f"/api/conversations/{RAVI}/reply", {"text": "Meera here."}))[0] == 202
+    status, body, _ = await other_tab.call("POST", f"/api/conversations/{RAVI}/take-over", {})
+    assert (status, body["error"], body["hint"]) == (409, "taken_by_other", "Meera has it; ask them to hand it back")
+    _, conv, _ = await other_tab.call("GET", f"/api/conversations/{RAVI}")
+    assert conv["handled_by"] == "Meera"
+    assert (await tab.call("POST", f"/api/conversations/{RAVI}/take-over", {}))[0] == 200  # her own: still hers
 
 
 @pytest.mark.asyncio
