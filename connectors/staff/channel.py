@@ -188,7 +188,8 @@ class StaffInput(InputChannel):
         @bp.route("/api/media/<inbound_id:int>", methods=["GET"])
         @reader
         async def media_file(_: Request, staff: StaffSession, inbound_id: int) -> HTTPResponse:
-            found = await asyncio.to_thread(inbox.media_file, inbound_id)
+            # A row id fits a signed 64-bit integer; a larger one would make the driver raise (a 500).
+            found = await asyncio.to_thread(inbox.media_file, inbound_id) if 0 < inbound_id < 2 ** 63 else None
             if found is None or not Path(found[0]).is_file():
                 return _error("media_not_found", 404, "the file was not downloaded or is gone")
             path, mime_type, filename = found

@@ -235,3 +235,12 @@ async def test_bad_input_gets_a_clear_400(tab):
     add_inbound(ASHA, "hi")
     status, answer, _ = await tab.call("GET", "/api/conversations/12ab")
     assert (status, answer["error"]) == (400, "invalid_wa_id")
+
+
+@pytest.mark.parametrize("media_id", ["0", "-1", "424242", "9223372036854775808", "99999999999999999999999"])
+@pytest.mark.asyncio
+async def test_a_media_id_that_names_no_file_gets_404_json(tab, media_id):
+    """A media id of no downloaded file, including one too large for a database integer, gets 404 media_not_found."""
+    await tab.sign_in("meera")
+    status, answer, _ = await tab.call("GET", f"/api/media/{media_id}")
+    assert (status, answer["error"]) == (404, "media_not_found")
