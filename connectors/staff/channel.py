@@ -108,7 +108,8 @@ class StaffInput(InputChannel):
                 username, password = body.get("username"), body.get("password")
                 if not isinstance(username, str) or not isinstance(password, str) or not username or not password:
                     raise BadRequest("invalid_body", "username and password must be non-empty strings")
-                result = await asyncio.to_thread(signin.sign_in, username, password, _ip(request), self.config)
+                result = await asyncio.to_thread(signin.sign_in, username, password, _ip(request), self.config,
+                                                 previous_token=request.cookies.get(COOKIE))
             except BadRequest as exc:
                 return _error(exc.code, 400, exc.detail)
             except SQLAlchemyError as exc:

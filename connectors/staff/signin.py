@@ -20,7 +20,7 @@ from actions.db.clock import utcnow
 from actions.db.session import lock_for_write, sessions
 from connectors.staff import accounts, audit, passwords
 from connectors.staff.config import StaffConfig
-from connectors.staff.sessions import StaffSession, create_session
+from connectors.staff.sessions import StaffSession, create_session, end_session
 from connectors.staff.tables import login_attempts
 
 
@@ -43,8 +43,11 @@ def retry_after(failures: Sequence[datetime], limit: int, window: timedelta, now
 
 
 def sign_in(username: str, password: str, ip: str, config: StaffConfig,
-            now: Optional[datetime] = None) -> SignInResult:
-    """Check the password under the rate limit; on success open a session and record the sign-in."""
+            now: Optional[datetime] = None, previous_token: Optional[str] = None) -> SignInResult:
+    """Check the password under the rate limit; on success open a session and record the sign-in.
+
+    previous_token: the session cookie the browser still sent; a success ends that session.
+    """
     now = now or utcnow()
     username = accounts.normalize_username(username)[:64]
     ip = ip[:64]
@@ -63,6 +66,8 @@ def sign_in(username: str, password: str, ip: str, config: StaffConfig,
     if passwords.needs_rehash(account.password_hash):
         accounts.rehash(account.id, password)
     token, staff_session = create_session(account.id, config.session_ttl, now)
+    if previous_token:
+        end_session(previous_token)
     return SignInResult(token, staff_session)
 
 

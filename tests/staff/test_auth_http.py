@@ -76,6 +76,19 @@ async def test_signing_in_sets_a_strict_httponly_session_cookie_and_records_it(t
 
 
 @pytest.mark.asyncio
+async def test_signing_in_again_gives_a_new_session_and_ends_the_old_one(tab, other_tab):
+    """A second sign-in in the same browser gets another session token; the one it replaced stops working."""
+    await tab.sign_in("meera")
+    [first] = [c.value for c in tab.http.cookie_jar if c.key == "staff_session"]
+    await tab.sign_in("arjun")
+    [second] = [c.value for c in tab.http.cookie_jar if c.key == "staff_session"]
+    assert second != first
+    status, _, _ = await other_tab.call("GET", "/api/me", headers={"Cookie": f"staff_session={first}"})
+    assert status == 401
+    assert (await tab.call("GET", "/api/me"))[1]["username"] == "arjun"
+
+
+@pytest.mark.asyncio
 async def test_the_cookie_is_secure_when_asked(staff_accounts, monkeypatch):
     """With STAFF_COOKIE_SECURE=1 both cookies the channel sets carry Secure."""
     config = replace(CONFIG, **{"cookie_secure": StaffConfig.from_env({"STAFF_COOKIE_SECURE": "1"}).cookie_secure})
