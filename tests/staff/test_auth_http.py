@@ -3,16 +3,18 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import replace
+from datetime import timedelta
 
 import aiohttp
 import pytest
-from sqlalchemy import insert, select
+from argon2 import PasswordHasher
+from sqlalchemy import insert, select, update
 
 from actions.db.clock import utcnow
 from actions.db.session import sessions
 from connectors.staff.config import StaffConfig
-from connectors.staff import accounts
-from connectors.staff.tables import audit, login_attempts, sessions as staff_sessions
+from connectors.staff import accounts, passwords
+from connectors.staff.tables import accounts as accounts_table, audit, login_attempts, sessions as staff_sessions
 from tests.management.conftest import ASHA, add_contact, add_inbound, outbox_rows
 from tests.staff.conftest import CONFIG, PASSWORD, serve
 
@@ -222,6 +224,29 @@ async def test_the_limit_is_kept_in_the_database(tab):
             session.execute(insert(login_attempts).values(username="meera", ip="10.0.0.9", ok=False, at=utcnow()))
     status, body, _ = await tab.sign_in("meera")
     assert (status, body["error"]) == (429, "too_many_attempts")
+
+
+@pytest.mark.asyncio
+async def test_an_expired_session_stops_working(tab):
+    """Once a session's time is up the API answers 401 and the inbox page sends the browser to sign in."""
+    await tab.sign_in("meera")
+    with sessions().begin() as session:
+        session.execute(update(staff_sessions).values(expires_at=utcnow() - timedelta(seconds=1)))
+    assert (await tab.call("GET", "/api/me"))[0] == 401
+    status, _, response = await tab.call("GET", "")
+    assert (status, response.headers["Location"]) == (303, "/staff/signin")
+
+
+@pytest.mark.asyncio
+async def test_a_hash_with_old_parameters_is_replaced_at_the_next_sign_in(tab, staff_accounts):
+    """A password hashed with weaker argon2 parameters still signs in, and is then stored with today's."""
+    weak = PasswordHasher(time_cost=1, memory_cost=8192, parallelism=1).hash(PASSWORD)
+    with sessions().begin() as session:
+        session.execute(update(accounts_table).where(accounts_table.c.username == "meera").values(password_hash=weak))
+    assert (await tab.sign_in("meera"))[0] == 200
+    with sessions()() as session:
+        stored = session.scalar(select(accounts_table.c.password_hash).where(accounts_table.c.username == "meera"))
+    assert stored != weak and not passwords.needs_rehash(stored) and passwords.verify_password(stored, PASSWORD)
 
 
 @pytest.mark.asyncio
