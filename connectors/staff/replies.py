@@ -103,12 +103,14 @@ def _queue(staff: StaffSession, wa_id: str, kind: str, payload: dict, action: st
     h = handoff.handoffs.c
     with sessions().begin() as session:
         lock_for_write(session, f"out:{wa_id}")
-        if kind == outbound.KIND_STAFF and session.scalar(select(h.id).where(h.open_key == wa_id)) is None:
+        # The UPDATE locks the open handoff's row (a SELECT would not on PostgreSQL), so a hand-back
+        # committing meanwhile leaves it matching nothing and the reply is refused, never sent after the note.
+        touched = session.execute(update(handoff.handoffs).where(h.open_key == wa_id)
+                                  .values(last_activity_at=now, staff_replies=h.staff_replies + 1)).rowcount
+        if kind == outbound.KIND_STAFF and touched != 1:
             raise Refused("not_taken_over", "take the conversation over first")  # handed back meanwhile
         queue_rows(session, [OutboxItem(wa_id, key, 0, kind, payload)], now)
         session.execute(insert(staff_messages).values(outbox_key=key, account_id=staff.account_id, created_at=now))
-        session.execute(update(handoff.handoffs).where(h.open_key == wa_id)
-                        .values(last_activity_at=now, staff_replies=h.staff_replies + 1))
         audit.record_in(session, staff.username, action, staff.account_id, wa_id, key, ip, now)
         return int(session.scalar(select(outbox.c.id).where(outbox.c.inbound_wamid == key, outbox.c.seq == 0)))
 
