@@ -83,8 +83,9 @@ def take_over(staff: StaffSession, wa_id: str, ip: str, now: Optional[datetime] 
         holder = None if since is None else holder_of(session, wa_id, since)
         if holder is not None and holder[0] != staff.account_id:
             raise Refused("taken_by_other", f"{holder[1]} has it; ask them to hand it back")
+        # Never dated before the handoff it takes (another person's may have opened it a moment later).
         audit.record_in(session, staff.username, "take_over", staff.account_id, wa_id,
-                        None if opened else "already_open", ip, now)
+                        None if opened else "already_open", ip, max(now, since or now))
     return opened
 
 

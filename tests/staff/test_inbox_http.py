@@ -14,7 +14,10 @@ from actions.db.clock import utcnow
 from actions.db.handoffs import request_handoff
 from actions.db.session import sessions
 from connectors.management.handoff import RELEASE_NOTE, is_paused
+from connectors.management.outbound import Refused
+from connectors.staff import inbox, replies
 from connectors.staff.config import OfferedTemplate, StaffConfig
+from connectors.staff.sessions import create_session
 from connectors.staff.tables import audit
 from connectors.whatsapp.tables import contacts, inbound, outbox
 from tests.management.conftest import ASHA, RAVI, add_contact, add_inbound, add_outbound, outbox_rows
@@ -165,6 +168,20 @@ async def test_of_two_people_taking_over_at_once_one_gets_it_and_the_other_is_to
     assert refusal["hint"].startswith(conv["handled_by"]) and conv["state"] == "with_staff"
     takers = [a[0] for a in audit_rows() if a[1] == "take_over"]
     assert len(takers) == 1 and conv["handled_by"] == takers[0].capitalize()
+
+
+def test_a_take_over_whose_clock_read_came_before_the_handoff_still_holds_it(conversations, staff_accounts):
+    """Meera's take-over opens Asha's handoff at 12:00:01 while Arjun's, begun at 12:00:00, claims it first:
+    Arjun holds it and Meera is refused, not both."""
+    opened_at = utcnow()
+    _, arjun = create_session(staff_accounts["arjun"], timedelta(hours=1))
+    _, meera = create_session(staff_accounts["meera"], timedelta(hours=1))
+    assert request_handoff(ASHA, opened_at)  # the first half of Meera's take-over
+    assert replies.take_over(arjun, ASHA, "127.0.0.1", now=opened_at - timedelta(seconds=1)) is False
+    with pytest.raises(Refused) as refused:
+        replies.take_over(meera, ASHA, "127.0.0.1", now=opened_at)
+    assert (refused.value.code, refused.value.hint) == ("taken_by_other", "Arjun has it; ask them to hand it back")
+    assert inbox.conversation(ASHA)["handled_by"] == "Arjun"
 
 
 @pytest.mark.asyncio
