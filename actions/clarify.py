@@ -114,6 +114,8 @@ FORM_HINTS: Mapping[str, str] = {
     "defect_order_id": "Sorry, I didn't catch which order.",
     "defect_photo": "I was expecting a photo of the defect.",
     "defect_confirmed": "Please reply *yes* to submit the report or *no* to cancel it.",
+    "document_order_id": "Sorry, I didn't catch which order.",
+    "document_kind": "Sorry, I didn't catch which document.",
 }
 
 

@@ -13,6 +13,7 @@ from rasa_sdk.types import DomainDict
 from actions import formatting as fmt
 from actions.common import caller, db, say_not_registered
 from actions.db import defects, orders, support
+from actions.documents import DOCUMENT_SLOTS
 from actions.parsing import normalize_order_id
 
 DEFECT_SLOTS = ("defect_order_id", "defect_description", "defect_photo", "defect_confirmed")
@@ -241,7 +242,7 @@ class ActionCancelForm(Action):
         return [
             ActiveLoop(None),
             SlotSet("requested_slot", None),
-            *(SlotSet(slot, None) for slot in (*DEFECT_SLOTS, *ISSUE_SLOTS)),
+            *(SlotSet(slot, None) for slot in (*DEFECT_SLOTS, *ISSUE_SLOTS, *DOCUMENT_SLOTS)),
         ]
 
 

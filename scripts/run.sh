@@ -31,6 +31,12 @@ if [ -z "${MANAGEMENT_API_TOKEN:-}" ]; then
   MANAGEMENT_API_TOKEN="$(cat var/management-token)"
 fi
 export MANAGEMENT_API_TOKEN
+# The data API's token (a machine's, not the operators'): kept in a private file, not printed.
+if [ -z "${DATA_API_TOKEN:-}" ]; then
+  [ -s var/data-token ] || { umask 077; secret > var/data-token; umask 022; }
+  DATA_API_TOKEN="$(cat var/data-token)"
+fi
+export DATA_API_TOKEN
 
 python -m simulator --port 8080 --rasa-webhook http://127.0.0.1:5005/webhooks/whatsapp/webhook &
 pids+=($!)
@@ -45,5 +51,6 @@ done
 echo
 echo "Ready. Chat in the WhatsApp simulator: http://127.0.0.1:8080/"
 echo "Operator dashboard: http://127.0.0.1:5005/api/whatsapp/dashboard (token in var/management-token)"
+echo "Data API: http://127.0.0.1:5005/api/data (token in var/data-token; README, \"Loading your own data\")"
 echo "(Rasa 127.0.0.1:5005, actions 127.0.0.1:5055; Ctrl-C stops everything)"
 wait -n "${pids[@]}"

@@ -19,16 +19,17 @@ from typing import Any
 from aiohttp import web
 
 from simulator.graph_control import add_control_routes
-from simulator.graph_rules import error_body, http_status_for, validate_message
+from simulator.graph_rules import error_body, http_status_for, validate_message, validate_upload
 from simulator.graph_state import (DEFAULT_PHONE_NUMBER_ID, DEFAULT_TOKEN, DEFAULT_VERSION, HANG, STATE,
                                    GraphState, Record, SizedMedia, digits, next_fault)
 
 _VERSION = r"{version:v\d+\.\d+}"
+MAX_UPLOAD_BYTES = 101 * 1024 * 1024  # Meta's 100 MB document cap, plus the multipart envelope
 
 
 def make_app(token: str, phone_number_id: str, version: str = DEFAULT_VERSION) -> web.Application:
     """Build the stand-in application for one access token and one business number."""
-    app = web.Application()
+    app = web.Application(client_max_size=MAX_UPLOAD_BYTES)
     add_graph_routes(app, GraphState(token, phone_number_id, version))
     add_control_routes(app)
     return app
@@ -135,17 +136,31 @@ async def _stream_sized(request: web.Request, sized: SizedMedia) -> web.StreamRe
 
 
 async def _upload(request: web.Request) -> web.Response:
-    """Store a multipart upload (messaging_product, type, file) and return its new media id."""
+    """Store a multipart upload (messaging_product, type, file) as Meta does and return its new media id.
+
+    The type must be one Meta takes and the file within that type's cap; the record keeps the form
+    fields and the file's name, type and size (not its bytes) so tests can count uploads.
+    """
     state, record = await _begin(request)
     failure = await _precheck(request, state, record, False)
     if failure is not None:
         return failure
+    if request.match_info["phone_number_id"] != state.phone_number_id:
+        return _fail(record, 100, "Unsupported post request: unknown phone number id.", subcode=33)
+    if not request.content_type.startswith("multipart/"):
+        return _fail(record, 100, "Upload must be multipart/form-data.")
     form = await request.post()
     upload = form.get("file")
-    if form.get("messaging_product") != "whatsapp" or not isinstance(upload, web.FileField):
-        return _fail(record, 100, "Upload needs messaging_product=whatsapp and a file.")
+    data = upload.file.read() if isinstance(upload, web.FileField) else b""
+    mime_type = form.get("type")
+    record.body = {"messaging_product": form.get("messaging_product"), "type": mime_type,
+                   "file": {"filename": upload.filename, "content_type": upload.content_type, "size": len(data),
+                            "sha256": hashlib.sha256(data).hexdigest()} if isinstance(upload, web.FileField) else None}
+    rejection = validate_upload(form.get("messaging_product"), mime_type, isinstance(upload, web.FileField), len(data))
+    if rejection is not None:
+        return _fail(record, rejection.code, rejection.details)
     media_id = state.new_media_id()
-    state.media[media_id] = (upload.file.read(), str(form.get("type") or upload.content_type))
+    state.media[media_id] = (data, str(mime_type))
     return _answer(record, {"id": media_id})
 
 
@@ -289,6 +304,11 @@ class FakeGraph:
                         send_length: bool = True) -> None:
         """Make a media id of size bytes downloadable (generated, not held); the size may be left unsaid."""
         self.state.sized_media[media_id] = SizedMedia(size, mime_type, announce_size, send_length)
+
+    def uploads(self) -> list[Record]:
+        """Return the accepted media uploads so far (their form fields and file name, type, size)."""
+        return [r for r in self.state.records
+                if r.method == "POST" and r.path.endswith("/media") and r.status == 200]
 
     def media_requests(self, media_id: str) -> list[Record]:
         """Return the lookups and downloads of one media id so far."""

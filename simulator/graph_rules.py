@@ -62,6 +62,34 @@ def error_body(code: int, details: str = "", subcode: int | None = None) -> dict
     return {"error": error}
 
 
+# What /media takes, by MIME type, and the size cap of each (shared/whatsapp/README.md section 12).
+_MB = 1024 * 1024
+UPLOAD_LIMITS = {
+    "image/jpeg": 5 * _MB, "image/png": 5 * _MB, "image/webp": 500 * 1024,
+    "audio/aac": 16 * _MB, "audio/amr": 16 * _MB, "audio/mpeg": 16 * _MB, "audio/mp4": 16 * _MB,
+    "audio/ogg": 16 * _MB, "video/mp4": 16 * _MB, "video/3gpp": 16 * _MB,
+    "text/plain": 100 * _MB, "application/pdf": 100 * _MB, "application/msword": 100 * _MB,
+    "application/vnd.ms-excel": 100 * _MB, "application/vnd.ms-powerpoint": 100 * _MB,
+    "application/vnd.openxmlformats-officedocument.wordprocessingml.document": 100 * _MB,
+    "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet": 100 * _MB,
+    "application/vnd.openxmlformats-officedocument.presentationml.presentation": 100 * _MB,
+}
+
+
+def validate_upload(messaging_product: Any, mime_type: Any, has_file: bool, size: int) -> Rejection | None:
+    """Return why Meta's /media would refuse this multipart upload, or None."""
+    try:
+        _expect(messaging_product == "whatsapp", 100, "Param messaging_product must be 'whatsapp'.")
+        _expect(has_file, 131008, "Parameter 'file' is required.")
+        _expect(isinstance(mime_type, str) and bool(mime_type), 131008, "Parameter 'type' is required.")
+        limit = UPLOAD_LIMITS.get(mime_type.split(";")[0].strip().lower())
+        _expect(limit is not None, 100, f"Param type '{mime_type}' is not a supported media type.")
+        _expect(0 < size <= limit, 100, f"Param file must be between 1 byte and {limit} bytes for {mime_type}.")
+    except _Invalid as invalid:
+        return invalid.rejection
+    return None
+
+
 def validate_message(body: Any) -> Rejection | None:
     """Return why Meta would refuse this /messages body (send, read or typing), or None."""
     try:

@@ -9,14 +9,14 @@ from sqlalchemy.sql.elements import ColumnElement
 from actions.db.models import Customer
 
 
-def visible_to(wa_id: str, owner_company: ColumnElement) -> ColumnElement:
-    """Return a condition true when `wa_id` is staff or works for `owner_company`.
+def visible_to(wa_id: str, owner_company_id: ColumnElement) -> ColumnElement:
+    """Return a condition true when `wa_id` is staff or a contact of the company `owner_company_id`.
 
     An unregistered wa_id matches no caller row, so it sees nothing.
     """
     caller = aliased(Customer, name="caller")
     return (
         select(caller.id)
-        .where(caller.wa_id == wa_id, or_(caller.role == "staff", caller.company == owner_company))
+        .where(caller.wa_id == wa_id, or_(caller.role == "staff", caller.company_id == owner_company_id))
         .exists()
     )

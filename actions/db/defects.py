@@ -18,8 +18,7 @@ def _visible_defects(wa_id: str) -> Select:
     return (
         select(DefectReport, Order.ref)
         .join(DefectReport.order)
-        .join(Order.customer)
-        .where(visible_to(wa_id, Customer.company))
+        .where(visible_to(wa_id, Order.company_id))
     )
 
 
@@ -53,8 +52,7 @@ def count_defects(wa_id: str) -> int:
     stmt = (
         select(func.count(DefectReport.id))
         .join(DefectReport.order)
-        .join(Order.customer)
-        .where(visible_to(wa_id, Customer.company))
+        .where(visible_to(wa_id, Order.company_id))
     )
     with sessions()() as session:
         return session.scalar(stmt)
@@ -80,8 +78,7 @@ def _insert_defect(
 ) -> DefectView | None:
     order_stmt = (
         select(Order.id)
-        .join(Order.customer)
-        .where(Order.ref == order_ref, visible_to(wa_id, Customer.company))
+        .where(Order.ref == order_ref, visible_to(wa_id, Order.company_id))
     )
     with sessions().begin() as session:
         lock_for_write(session, "ref:DEF")

@@ -1,12 +1,15 @@
-"""Tables for customers, orders, defects, production runs and support tickets.
+"""Tables for companies, their contacts, orders, defects, production runs and support tickets.
 
 Datetimes are naive UTC; dates (placed_on, promised_on, ...) are calendar days
-in the assistant's timezone. Status values are checked by the database.
+in the assistant's timezone. Status values are checked by the database. Companies, orders,
+defect reports and production runs carry the business's own reference (`ref`, unique), and a
+contact is keyed by its WhatsApp number, so the data API's upserts are idempotent.
 """
 
 from __future__ import annotations
 
 from sqlalchemy import (
+    BigInteger,
     CheckConstraint,
     Column,
     Date,
@@ -16,6 +19,7 @@ from sqlalchemy import (
     MetaData,
     String,
     Text,
+    UniqueConstraint,
 )
 from sqlalchemy.orm import declarative_base, relationship
 
@@ -37,6 +41,7 @@ ORDER_STATUSES = ("received", "in_production", "ready", "shipped", "delivered", 
 DEFECT_STATUSES = ("open", "investigating", "resolved")
 RUN_STATUSES = ("planned", "running", "done", "delayed")
 TICKET_STATUSES = ("open", "closed")
+DOCUMENT_KINDS = ("invoice", "packing_list", "test_certificate")
 
 
 def _one_of(column: str, values: tuple[str, ...]) -> CheckConstraint:
@@ -44,15 +49,29 @@ def _one_of(column: str, values: tuple[str, ...]) -> CheckConstraint:
     return CheckConstraint(f"{column} IN ({allowed})", name=column)
 
 
+class Company(Base):
+    __tablename__ = "companies"
+
+    id = Column(Integer, primary_key=True)
+    ref = Column(String(40), nullable=False, unique=True)  # the business's own customer code
+    name = Column(String(120), nullable=False)
+    created_at = Column(DateTime, nullable=False, default=utcnow)
+    updated_at = Column(DateTime, nullable=False, default=utcnow, onupdate=utcnow)
+
+
 class Customer(Base):
+    """A WhatsApp contact of a company (owner, purchase manager, staff member)."""
+
     __tablename__ = "customers"
     __table_args__ = (_one_of("role", ROLES),)
 
     id = Column(Integer, primary_key=True)
     wa_id = Column(String(20), nullable=False, unique=True)  # digits only, e.g. 919800000001
     name = Column(String(120), nullable=False)
-    company = Column(String(120), nullable=False)  # visibility is shared per company
+    company_id = Column(Integer, ForeignKey("companies.id"), nullable=False, index=True)  # visibility
+    company = Column(String(120), nullable=False)  # copy of companies.name, kept by connectors/data
     role = Column(String(10), nullable=False, default="customer")
+    title = Column(String(60))  # "owner", "purchase manager"
     created_at = Column(DateTime, nullable=False, default=utcnow)
 
 
@@ -62,7 +81,9 @@ class Order(Base):
 
     id = Column(Integer, primary_key=True)
     ref = Column(String(20), nullable=False, unique=True)  # ORD-10001
-    customer_id = Column(Integer, ForeignKey("customers.id"), nullable=False, index=True)
+    company_id = Column(Integer, ForeignKey("companies.id"), nullable=False, index=True)  # the owner
+    # Who gets the order's news; NULL: the company's first customer contact (notify.py).
+    customer_id = Column(Integer, ForeignKey("customers.id"), index=True)
     product = Column(String(120), nullable=False)
     quantity = Column(Integer, nullable=False)
     status = Column(String(20), nullable=False, default="received")
@@ -73,6 +94,7 @@ class Order(Base):
     tracking_no = Column(String(60))
     updated_at = Column(DateTime, nullable=False, default=utcnow, onupdate=utcnow)
 
+    company = relationship("Company")
     customer = relationship("Customer")
     events = relationship("OrderEvent", order_by="OrderEvent.at")
 
@@ -113,6 +135,7 @@ class ProductionRun(Base):
     __table_args__ = (_one_of("status", RUN_STATUSES),)
 
     id = Column(Integer, primary_key=True)
+    ref = Column(String(40), nullable=False, unique=True)  # the business's own run reference
     line = Column(String(40), nullable=False)  # "Line A"
     product = Column(String(120), nullable=False)
     order_id = Column(Integer, ForeignKey("orders.id"), index=True)  # NULL for stock runs
@@ -160,3 +183,30 @@ class Handoff(Base):
     staff_replies = Column(Integer, nullable=False, default=0)
     released_at = Column(DateTime)
     released_by = Column(String(10))  # staff, idle
+
+
+class OrderDocument(Base):
+    """The current document of one kind for an order: a stored file or an https URL (never both).
+
+    One row per (order, kind); uploading again replaces the row. Migration 0009.
+    """
+
+    __tablename__ = "order_documents"
+    __table_args__ = (
+        _one_of("kind", DOCUMENT_KINDS),
+        CheckConstraint("(storage_path IS NULL) <> (url IS NULL)", name="source"),
+        UniqueConstraint("order_id", "kind", name="uq_order_documents_order_id_kind"),
+    )
+
+    id = Column(Integer, primary_key=True)
+    order_id = Column(Integer, ForeignKey("orders.id"), nullable=False)
+    kind = Column(String(20), nullable=False)
+    filename = Column(String(120), nullable=False)  # sanitised, shown to the customer
+    content_type = Column(String(100), nullable=False)  # from the content, not the upload's word
+    size_bytes = Column(BigInteger)  # NULL for a referenced URL
+    sha256 = Column(String(64))  # hex; NULL for a referenced URL
+    storage_path = Column(String(1000))  # relative to DOCUMENTS_DIR
+    url = Column(String(2000))  # https only
+    created_at = Column(DateTime, nullable=False, default=utcnow)
+
+    order = relationship("Order")

@@ -6,7 +6,7 @@ from sqlalchemy import func, select
 from sqlalchemy.sql import Select
 
 from actions.db.access import visible_to
-from actions.db.models import Customer, Order, OrderEvent
+from actions.db.models import Company, Order, OrderEvent
 from actions.db.session import sessions
 from actions.db.views import OrderView
 
@@ -25,12 +25,12 @@ def _visible_orders(wa_id: str) -> Select:
     return (
         select(
             Order,
-            Customer.company,
+            Company.name,
             _latest_event(func.coalesce(OrderEvent.note, OrderEvent.status)),
             _latest_event(OrderEvent.at),
         )
-        .join(Order.customer)
-        .where(visible_to(wa_id, Customer.company))
+        .join(Order.company)
+        .where(visible_to(wa_id, Order.company_id))
     )
 
 
@@ -67,8 +67,7 @@ def count_orders(wa_id: str) -> int:
     """Return how many orders the caller may see."""
     stmt = (
         select(func.count(Order.id))
-        .join(Order.customer)
-        .where(visible_to(wa_id, Customer.company))
+        .where(visible_to(wa_id, Order.company_id))
     )
     with sessions()() as session:
         return session.scalar(stmt)

@@ -9,7 +9,7 @@ from sqlalchemy.sql import Select
 
 from actions.db.access import visible_to
 from actions.db.clock import to_naive_utc
-from actions.db.models import Customer, Order, ProductionRun
+from actions.db.models import Order, ProductionRun
 from actions.db.session import sessions
 from actions.db.views import RunView
 
@@ -19,8 +19,7 @@ def _visible_runs(wa_id: str) -> Select:
     return (
         select(ProductionRun, Order.ref)
         .outerjoin(ProductionRun.order)
-        .outerjoin(Order.customer)
-        .where(visible_to(wa_id, Customer.company))
+        .where(visible_to(wa_id, Order.company_id))
         .order_by(ProductionRun.starts_at, ProductionRun.line, ProductionRun.id)
     )
 

@@ -1,20 +1,29 @@
 """Demo data, dated relative to the day it runs: python -m actions.db.seed
 
-Seeding resets the six business tables to exactly this demo set, so running it
-twice leaves the same rows. Point DATABASE_URL at a demo database only.
+Seeding resets the business tables to exactly this demo set, so running it twice
+leaves the same rows. Point DATABASE_URL at a demo database only. The rows go through the
+data API's validation and upserts (connectors/data), the way a business loads its own data;
+each order's history is replayed one status change at a time, so its events are written as
+the API writes them. ORD-10001's demo invoice and packing list are files in DOCUMENTS_DIR.
 """
 
 from __future__ import annotations
 
 from datetime import date, datetime, time, timedelta
 
-from sqlalchemy import delete, func, select
+from typing import Any
+
+from sqlalchemy import delete, func, select, update
+from sqlalchemy.orm import Session
 
 from actions.db.clock import local_to_utc, local_today, utcnow
+from actions.db.demo_documents import demo_documents
 from actions.db.models import (
+    Company,
     Customer,
     DefectReport,
     Order,
+    OrderDocument,
     OrderEvent,
     ProductionRun,
     SupportTicket,
@@ -22,7 +31,7 @@ from actions.db.models import (
 from actions.db.session import lock_for_write, sessions
 
 # Children first, so foreign keys never point at a deleted row.
-TABLES = (OrderEvent, DefectReport, ProductionRun, SupportTicket, Order, Customer)
+TABLES = (OrderDocument, OrderEvent, DefectReport, ProductionRun, SupportTicket, Order, Customer, Company)
 
 # (ref, wa_id, product, quantity, status, placed, promised, estimated, carrier, tracking, events)
 # Day numbers are offsets from today; events are (day, hour, status, note).
@@ -97,73 +106,92 @@ RUNS = (
     (6, "Line C", "Cotton yarn 30s", None, 800, 0, 22, 30, "planned"),
 )
 
+COMPANIES = (
+    ("ASHA-TRADERS", "Asha Traders"),
+    ("BHARAT-TEXTILES", "Bharat Textiles"),
+    ("ACME", "ACME Manufacturing"),
+)
+
+# (wa_id, name, company ref, role, title)
 CUSTOMERS = (
-    ("919800000001", "Asha Mehta", "Asha Traders", "customer"),
-    ("919800000002", "Ravi Kumar", "Bharat Textiles", "customer"),
-    ("919800000009", "Priya Shah", "ACME Manufacturing", "staff"),
+    ("919800000001", "Asha Mehta", "ASHA-TRADERS", "customer", "owner"),
+    ("919800000002", "Ravi Kumar", "BHARAT-TEXTILES", "customer", "purchase manager"),
+    ("919800000009", "Priya Shah", "ACME", "staff", "customer support"),
 )
 
 
 def seed(today: date | None = None) -> dict[str, int]:
     """Replace all business rows with the demo set and return row counts per table."""
+    from connectors.data import load  # the data API's package; imported late, it imports this package
+
     today = today or local_today()
 
-    def at(day: int, hour: int) -> datetime:
+    def at(day: int, hour: int) -> str:
         wall = datetime.combine(today, time()) + timedelta(days=day, hours=hour)
-        return local_to_utc(wall.date(), wall.time())
+        return _iso(local_to_utc(wall.date(), wall.time()))
 
-    def on(day: int | None) -> date | None:
-        return None if day is None else today + timedelta(days=day)
+    def on(day: int | None) -> str | None:
+        return None if day is None else (today + timedelta(days=day)).isoformat()
 
     with sessions().begin() as session:
         lock_for_write(session)
         for table in TABLES:
             session.execute(delete(table))
 
-        customers = {}
-        for wa_id, name, company, role in CUSTOMERS:
-            customers[wa_id] = Customer(
-                wa_id=wa_id, name=name, company=company, role=role, created_at=at(-90, 9)
-            )
+        load.apply_rows(session, "companies", [{"ref": ref, "name": name} for ref, name in COMPANIES])
+        load.apply_rows(session, "contacts", [
+            {"wa_id": wa_id, "name": name, "company_ref": company, "role": role, "title": title}
+            for wa_id, name, company, role, title in CUSTOMERS])
+        owners = {wa_id: company for wa_id, _, company, _, _ in CUSTOMERS}
+        # One upsert per step of history: step k moves every order that far.
+        for step in range(max(len(order[-1]) for order in ORDERS)):
+            rows: list[dict[str, Any]] = []
+            for ref, wa_id, product, qty, _, placed, promised, est, carrier, tracking, events in ORDERS:
+                if step < len(events):
+                    day, hour, status, note = events[step]
+                    rows.append({
+                        "ref": ref, "company_ref": owners[wa_id], "contact_wa_id": wa_id, "product": product,
+                        "quantity": qty, "status": status, "placed_on": on(placed), "promised_on": on(promised),
+                        "estimated_on": on(est), "carrier": carrier, "tracking_no": tracking,
+                        "status_note": note, "status_at": at(day, hour)})
+            load.apply_rows(session, "orders", rows)
 
-        orders = {}
-        for (
-            ref, wa_id, product, qty, status, placed, promised, est, carrier, tracking, events
-        ) in ORDERS:
-            orders[ref] = Order(
-                ref=ref, customer=customers[wa_id], product=product, quantity=qty, status=status,
-                placed_on=on(placed), promised_on=on(promised), estimated_on=on(est),
-                carrier=carrier, tracking_no=tracking, updated_at=at(*events[-1][:2]),
-                events=[OrderEvent(at=at(d, h), status=s, note=note) for d, h, s, note in events],
-            )
-
-        for ref, order_ref, wa_id, text, photo, status, resolution, created, updated in DEFECTS:
-            session.add(DefectReport(
-                ref=ref, order=orders[order_ref], customer=customers[wa_id], description=text,
-                photo_ref=photo, status=status, resolution=resolution,
-                created_at=at(created, 11), updated_at=at(updated, 15),
-            ))
+        load.apply_rows(session, "defects", [
+            {"ref": ref, "order_ref": order_ref, "reporter_wa_id": wa_id, "description": text,
+             "status": status, "resolution": resolution, "reported_at": at(created, 11)}
+            for ref, order_ref, wa_id, text, _photo, status, resolution, created, _updated in DEFECTS])
+        _attach_photos(session)
 
         hour = local_now_hour()
-        for line, product, order_ref, planned, done, start, end, status in RUNS_NOW:
-            session.add(ProductionRun(
-                line=line, product=product, order=orders.get(order_ref),
-                planned_qty=planned, done_qty=done, status=status,
-                starts_at=hour + timedelta(hours=start), ends_at=hour + timedelta(hours=end),
-            ))
-        for day, line, product, order_ref, planned, done, start, end, status in RUNS:
-            session.add(ProductionRun(
-                line=line, product=product, order=orders.get(order_ref),
-                planned_qty=planned, done_qty=done, status=status,
-                starts_at=at(day, start), ends_at=at(day, end),
-            ))
+        runs = [(line, product, order_ref, planned, done, _iso(hour + timedelta(hours=start)),
+                 _iso(hour + timedelta(hours=end)), status)
+                for line, product, order_ref, planned, done, start, end, status in RUNS_NOW]
+        runs += [(line, product, order_ref, planned, done, at(day, start), at(day, end), status)
+                 for day, line, product, order_ref, planned, done, start, end, status in RUNS]
+        load.apply_rows(session, "production-runs", [
+            {"ref": f"RUN-{n:04d}", "line": line, "product": product, "order_ref": order_ref,
+             "planned_qty": planned, "done_qty": done, "starts_at": starts, "ends_at": ends, "status": status}
+            for n, (line, product, order_ref, planned, done, starts, ends, status) in enumerate(runs, start=1)])
 
-        session.add_all([*customers.values(), *orders.values()])
+        session.add_all(demo_documents(session))
         session.flush()
         return {
             table.__tablename__: session.scalar(select(func.count()).select_from(table))
             for table in reversed(TABLES)
         }
+
+
+def _attach_photos(session: Session) -> None:
+    """Give the demo reports their photo references (photos arrive over WhatsApp, not the data API)."""
+    for ref, _order, _reporter, _text, photo, *_ in DEFECTS:
+        if photo is not None:
+            session.execute(update(DefectReport).where(DefectReport.ref == ref)  # no "now" in the demo set
+                            .values(photo_ref=photo, updated_at=DefectReport.created_at))
+
+
+def _iso(moment: datetime) -> str:
+    """Return naive UTC as the data API's date-time text."""
+    return moment.isoformat() + "Z"
 
 
 def local_now_hour() -> datetime:

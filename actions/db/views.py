@@ -70,3 +70,16 @@ class TicketView:
     description: str
     status: str
     created_at: datetime  # naive UTC
+
+
+@dataclass(frozen=True, slots=True)
+class DocumentView:
+    order_ref: str
+    kind: str
+    filename: str
+    content_type: str
+    size_bytes: int | None  # None for a referenced URL
+    sha256: str | None
+    storage_path: str | None  # relative to DOCUMENTS_DIR; None for a referenced URL
+    url: str | None
+    created_at: datetime  # naive UTC

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Optional
 
-from sqlalchemy import exists, literal, null, select, union_all
+from sqlalchemy import exists, func, literal, null, select, union_all
 from sqlalchemy.orm import aliased
 
 from actions.db.clock import utcnow
@@ -59,7 +59,11 @@ def unseen() -> list[Change]:
                                 wa_id.label("wa_id"), known.label("known"), detail.label("detail"),
                                 resolution.label("resolution")).where(~seen)
 
-    orders = candidates("order", Order.ref, Order.status, owner.wa_id, Order.product, null(),
+    # An order without its own contact tells the company's first customer contact.
+    first_contact = (select(Customer.wa_id).where(Customer.company_id == Order.company_id, Customer.role == "customer")
+                     .order_by(Customer.id).limit(1).scalar_subquery())
+    orders = candidates("order", Order.ref, Order.status, func.coalesce(owner.wa_id, first_contact), Order.product,
+                        null(),
                         select().select_from(Order).join(owner, owner.id == Order.customer_id, isouter=True))
     defects = candidates("defect", DefectReport.ref, DefectReport.status, reporter.wa_id, Order.ref,
                          DefectReport.resolution,

@@ -1,4 +1,4 @@
-"""Graph API client on aiohttp: send a message, mark one read, look media up and open its bytes.
+"""Graph API client on aiohttp: send a message, mark one read, upload media, look media up and open it.
 
 One ClientSession per process, created inside the running loop on first use, with an explicit
 timeout. Every failure is raised as an errors.py type. The access token only goes to the configured
@@ -71,6 +71,19 @@ class GraphClient:
         if typing:
             body["typing_indicator"] = {"type": "text"}
         await self._call("POST", self._messages_url, json=body)
+
+    async def upload_media(self, data: bytes, mime_type: str, filename: str) -> str:
+        """Upload a file (multipart, as Meta's /media expects) and return its media id (valid 30 days)."""
+        form = aiohttp.FormData()
+        form.add_field("messaging_product", "whatsapp")
+        form.add_field("type", mime_type)
+        form.add_field("file", data, filename=filename, content_type=mime_type)
+        body = await self._call("POST", f"{self._config.graph_base}/{self._config.phone_number_id}/media",
+                                data=form)
+        media_id = body.get("id") if isinstance(body, dict) else None
+        if not isinstance(media_id, str) or not media_id:
+            raise PermanentError(None, "media upload returned no id")
+        return media_id
 
     async def media_info(self, media_id: str) -> MediaInfo:
         """Look a media id up: its short-lived download URL, MIME type and announced size."""

@@ -155,6 +155,13 @@ def mark_sent(row_id: int, owner: str, graph_wamid: str, now: Optional[datetime]
             lease_until=None, last_error_code=None, last_error=None))
 
 
+def set_payload(row_id: int, owner: str, payload: dict[str, Any]) -> None:
+    """Replace a claimed row's body (a document's upload mark by its media id), so a retry reuses it."""
+    o = outbox.c
+    with writing() as session:
+        session.execute(update(outbox).where(o.id == row_id, o.lease_owner == owner).values(payload=payload))
+
+
 def retry_later(row_id: int, owner: str, at: datetime, code: Optional[int], reason: str,
                 count_attempt: bool = True) -> None:
     """Put a row back in the queue until `at`, keeping the error that delayed it.

@@ -29,6 +29,8 @@ DEFAULT_PROMPT = "Choose an option:"  # interactive body when the real text went
 DEFAULT_LIST_LABEL = "Choose"
 SHORT_ID_PREFIX = "opt:"
 MEDIA_TYPES = frozenset({"image", "video", "audio", "document", "sticker"})
+# Marks a body whose file the sender must upload first (connectors/whatsapp/sender.py); never sent.
+UPLOAD_KEY = "_upload"
 _SEPARATORS = ("\n\n", "\n", " ")  # paragraph, then line, then word
 _ENVELOPE_KEYS = frozenset({"messaging_product", "recipient_type", "to", "recipient"})
 
@@ -244,12 +246,53 @@ def _attachment(attachment: Any) -> dict[str, Any]:
 
 
 def _custom_fragment(custom: Any) -> dict[str, Any] | None:
-    """Return a Graph body fragment from custom (or custom["whatsapp"]) if it names a type."""
+    """Return a Graph body fragment from custom (or custom["whatsapp"]) if it names a type.
+
+    `{"document": {...}}` without a type (actions/documents.py) is an order document; see
+    document_message. With a type it is a Graph body like any other.
+    """
+    if isinstance(custom, Mapping) and isinstance(custom.get("document"), Mapping) and "type" not in custom:
+        return document_message(custom["document"])
     if isinstance(custom, Mapping) and isinstance(custom.get("whatsapp"), Mapping):
         custom = custom["whatsapp"]
     if isinstance(custom, Mapping) and isinstance(custom.get("type"), str):
-        return dict(custom)
+        return {k: v for k, v in custom.items() if k != UPLOAD_KEY}  # only document_message asks for uploads
     return None
+
+
+def document_message(document: Mapping[str, Any]) -> dict[str, Any] | None:
+    """Return the Graph body for an order document: by https link, or marked for upload by the sender.
+
+    A PDF is a `document` message with its filename; a JPEG or PNG an `image` (Meta's document
+    types are not images). Both carry the caption. None when the payload names no file or URL.
+    """
+    content_type = str(document.get("content_type") or "application/pdf")
+    kind = "image" if content_type.startswith("image/") else "document"
+    filename = str(document.get("filename") or "document")
+    obj: dict[str, Any] = {}
+    body: dict[str, Any] = {"type": kind, kind: obj}
+    url = str(document.get("url") or "")
+    if url.startswith("https://"):
+        obj["link"] = url
+    elif document.get("path") and document.get("sha256"):
+        body[UPLOAD_KEY] = {"path": str(document["path"]), "sha256": str(document["sha256"]),
+                            "mime_type": content_type, "filename": filename}
+    else:
+        return None
+    caption = " ".join(str(document.get("caption") or "").split())
+    if caption:
+        obj["caption"] = shorten(caption, CAPTION_MAX)
+    if kind == "document":
+        obj["filename"] = filename
+    return body
+
+
+def with_media_id(payload: Mapping[str, Any], media_id: str) -> dict[str, Any]:
+    """Return the body to send once its file is uploaded: the upload mark replaced by the media id."""
+    body = {k: v for k, v in payload.items() if k != UPLOAD_KEY}
+    kind = body.get("type")
+    body[kind] = {"id": media_id, **{k: v for k, v in dict(body.get(kind) or {}).items() if k != "link"}}
+    return body
 
 
 def _address(recipient: str, bodies: list[dict[str, Any]], reply_to: str | None) -> list[dict[str, Any]]:

@@ -5,6 +5,12 @@ Each send carries `biz_opaque_callback_data = outbox:<id>`, so if the process di
 accepting a message and us storing its wamid, the status webhook that follows marks the row sent
 and it is not sent again. An expired access token (190) holds every row in the queue, with one
 alarm line a minute, until a send works again.
+
+A body marked for upload (an order document, render.UPLOAD_KEY) is uploaded to /media first and the
+row's body is replaced by one carrying the media id before the message is sent, so a retried send
+reuses the id: one upload, one message. Only a crash between Meta's answer to the upload and that
+update can cost a second upload (an unused media id; Meta deletes it after 30 days), never a second
+message.
 """
 from __future__ import annotations
 
@@ -19,13 +25,14 @@ import aiohttp
 
 from actions.db.clock import utcnow
 from connectors.whatsapp import outbox
+from connectors.whatsapp.documents import DocumentUnavailable, read_upload
 from connectors.whatsapp.background import Leases, PollLoop
 from connectors.whatsapp.config import WhatsAppConfig
 from connectors.whatsapp.errors import (AuthError, GraphError, NetworkError, PairRateLimitError, ReEngagementRequired,
                                         RetryableError, ThrottledError, TokenExpired)
 from connectors.whatsapp.graph import GraphClient
 from connectors.whatsapp.outbox import TEMPLATE_KIND, TEMPLATE_SEQ, UNCERTAIN_GRACE, OutboxItem, OutboxView
-from connectors.whatsapp.render import render_response
+from connectors.whatsapp.render import UPLOAD_KEY, render_response, with_media_id
 from connectors.whatsapp.store import CALLBACK_PREFIX, SERVICE_WINDOW, WINDOW_CLOSED
 
 __all__ = ["MAX_ATTEMPTS", "TEMPLATE_SEQ", "WINDOW_CLOSED", "OutboxSender", "Pacer", "backoff",
@@ -131,14 +138,21 @@ class OutboxSender(PollLoop):
             await self._reengage(row, None)
             return True
         await self.pacer.wait()
-        payload = {**row.payload, "biz_opaque_callback_data": f"{CALLBACK_PREFIX}{row.id}"}
+        body, uploading = row.payload, UPLOAD_KEY in row.payload
         try:
-            wamid = await self.graph.send_message(payload)
+            if uploading:
+                body = await self._upload(row)
+                uploading = False
+            wamid = await self.graph.send_message({**body, "biz_opaque_callback_data": f"{CALLBACK_PREFIX}{row.id}"})
+        except DocumentUnavailable as exc:
+            logger.warning("whatsapp.send.document_unavailable row=%s reason=%s", row.id, exc)
+            await asyncio.to_thread(outbox.mark_failed, row.id, owner, None, "document_unavailable")
+            return True
         except ReEngagementRequired as exc:
             await self._reengage(row, exc.code)
             return True
         except RetryableError as exc:
-            return await self._retry(row, exc)
+            return await self._retry(row, exc, uploading)
         except TokenExpired as exc:
             await self._hold_for_token(row, exc)
             return False
@@ -156,8 +170,20 @@ class OutboxSender(PollLoop):
         logger.debug("whatsapp.send.sent row=%s wamid=%s", row.id, wamid)
         return True
 
-    async def _retry(self, row: OutboxView, exc: RetryableError) -> bool:
-        """Schedule the row again (or give up after MAX_ATTEMPTS); the recipient waits meanwhile."""
+    async def _upload(self, row: OutboxView) -> dict[str, Any]:
+        """Upload the row's file, store the body with the media id on the row, and return that body."""
+        upload = await asyncio.to_thread(read_upload, row.payload[UPLOAD_KEY])
+        media_id = await self.graph.upload_media(upload.data, upload.mime_type, upload.filename)
+        body = with_media_id(row.payload, media_id)
+        await asyncio.to_thread(outbox.set_payload, row.id, self.leases.owner, body)
+        logger.info("whatsapp.send.uploaded row=%s bytes=%s", row.id, len(upload.data))
+        return body
+
+    async def _retry(self, row: OutboxView, exc: RetryableError, uploading: bool = False) -> bool:
+        """Schedule the row again (or give up after MAX_ATTEMPTS); the recipient waits meanwhile.
+
+        A failed upload sent no message, so it never waits for a status webhook before its retry.
+        """
         owner = self.leases.owner
         if row.attempts >= MAX_ATTEMPTS:
             logger.warning("whatsapp.send.gave_up row=%s code=%s", row.id, exc.code)
@@ -165,7 +191,7 @@ class OutboxSender(PollLoop):
             return True
         if isinstance(exc, PairRateLimitError):
             delay = min(BACKOFF_CAP_SECONDS, 4.0 ** (row.attempts - 1))  # Meta: retry after 4^X s
-        elif may_have_arrived(exc):
+        elif may_have_arrived(exc) and not uploading:
             # No answer (a timeout, a dropped connection): Meta may have sent it. Its status webhook
             # echoes outbox:<id> and marks the row sent within the grace; only without one is it resent.
             delay = max(backoff(row.attempts), UNCERTAIN_GRACE.total_seconds())

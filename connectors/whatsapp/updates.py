@@ -149,8 +149,9 @@ def parse_delivery(body: Any) -> Delivery:
             continue
         number = _str(_dict(value.get("metadata")).get("phone_number_id"))
         names = _profile_names(value.get("contacts"))
+        sole = _sole_contact(value.get("contacts"))
         builders: dict[str, tuple[list[Any], Callable[[dict[str, Any]], Any]]] = {
-            "messages": (messages, lambda i: _message(i, number, names)),
+            "messages": (messages, lambda i: _message(i, number, names, sole)),
             "statuses": (statuses, lambda i: _status(i, number)),
             "errors": (errors, lambda i: _webhook_error(i, number)),
             "user_preferences": (preferences, lambda i: _preference(i, number)),
@@ -184,11 +185,18 @@ def _values(entries: list[Any]) -> list[dict[str, Any] | None]:
     return values
 
 
-def _message(msg: dict[str, Any], number: str, names: Mapping[str, str]) -> InboundMessage:
-    """Build one InboundMessage; unknown or incomplete types become kind "unsupported"."""
+def _message(msg: dict[str, Any], number: str, names: Mapping[str, str],
+             sole: tuple[str, str] = ("", "")) -> InboundMessage:
+    """Build one InboundMessage; unknown or incomplete types become kind "unsupported".
+
+    A message naming no sender (no `from`, no `from_user_id`) is from the value's only contact.
+    """
     raw_type = _str(msg.get("type"))
-    user_id = _str(msg.get("from_user_id")) or None
-    wa_id = _str(msg.get("from")) or user_id or ""
+    if msg.get("from") or msg.get("from_user_id"):
+        user_id = _str(msg.get("from_user_id")) or None
+        wa_id = _str(msg.get("from")) or user_id or ""
+    else:
+        wa_id, user_id = sole[0], sole[1] or None
     kind, text, media, details = _content(raw_type, msg.get(raw_type) if raw_type else None)
     if msg.get("errors"):
         codes = [_int(e.get("code")) for e in _list(msg["errors"]) if isinstance(e, dict)]
@@ -304,6 +312,15 @@ def _profile_names(contacts: Any) -> dict[str, str]:
             if contact.get(key) and name:
                 names[_str(contact[key])] = name
     return names
+
+
+def _sole_contact(contacts: Any) -> tuple[str, str]:
+    """Return (wa_id or else user_id, user_id) of `value.contacts[]` when it names exactly one person."""
+    people = [c for c in _list(contacts) if isinstance(c, dict)]
+    if len(people) != 1:
+        return "", ""
+    user_id = _str(people[0].get("user_id"))
+    return _str(people[0].get("wa_id")) or user_id, user_id
 
 
 def _context(raw: Any) -> ContextRef | None:

@@ -55,7 +55,7 @@ TURN_DEFER_SECONDS = 0.5
 TURN_DEFER_POLL_SECONDS = 0.005
 STOP_WORDS = frozenset({"STOP", "UNSUBSCRIBE", "STOP ALL", "STOPALL", "OPT OUT", "OPTOUT"})
 START_WORDS = frozenset({"START", "SUBSCRIBE", "UNSTOP"})
-SILENT_KINDS = frozenset({"system"})  # no reply expected (also a removed reaction: no emoji)
+SILENT_KINDS = frozenset({"system"})  # no reply expected (also a removed reaction, a deleted message)
 NOT_UNDERSTOOD_KINDS = frozenset({"location", "contacts", "sticker", "reaction", "order", "unsupported"})
 DOWNLOAD_KINDS = frozenset({"image", "document", "audio", "video"})  # fetched only where a form step asks
 CHOICE_KINDS = frozenset({"button_reply", "list_reply", "template_button"})
@@ -279,9 +279,11 @@ def is_unavailable(exc: BaseException) -> bool:
 
 
 def is_silent(kind: str, meta: dict[str, Any]) -> bool:
-    """Return True for messages that get no answer at all: system notices, removed reactions."""
+    """Return True for messages that get no answer at all: system notices, deleted messages, removed reactions."""
     if kind == "reaction":
         return not (meta.get("details") or {}).get("emoji")
+    if kind == "unsupported" and (meta.get("details") or {}).get("type") == "revoke":  # a deleted message asks nothing
+        return True
     return kind in SILENT_KINDS
 
 

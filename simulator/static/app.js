@@ -41,16 +41,61 @@
     $("about-graph").textContent = `${location.origin}/${state.config.api_version}`;
     document.title = `${state.config.business_name} · WhatsApp simulator`;
     const picker = $("number-picker");
-    for (const number of state.config.numbers) {
-      const option = document.createElement("option");
-      option.value = number.wa_id;
-      option.textContent = `${number.profile_name} · ${number.label}`;
-      picker.append(option);
-    }
+    for (const number of state.config.numbers) addNumber(number.wa_id, `${number.profile_name} · ${number.label}`);
+    // Numbers typed earlier (e.g. contacts loaded from your own data) come back after a reload.
+    for (const waId of typedNumbers()) addNumber(waId, `${formatNumber(waId)} · typed`);
+    const other = document.createElement("option");
+    other.value = OTHER;
+    other.textContent = "Another number…";
+    picker.append(other);
     const wanted = location.hash.slice(1) || localStorage.getItem("wa-sim-number");
-    if (state.config.numbers.some((n) => n.wa_id === wanted)) picker.value = wanted;
-    picker.addEventListener("change", () => switchTo(picker.value));
+    if (VALID_NUMBER.test(wanted || "")) {
+      if (!hasNumber(wanted)) rememberNumber(wanted);
+      picker.value = wanted;
+    }
+    picker.addEventListener("change", () => {
+      if (picker.value !== OTHER) return switchTo(picker.value);
+      const typed = (prompt("WhatsApp number with country code, digits only (e.g. 919811110001):") || "").replace(/[\s+]/g, "");
+      if (!VALID_NUMBER.test(typed)) {
+        if (typed) alert("A WhatsApp number is 6 to 15 digits, country code first.");
+        picker.value = state.waId;
+        return;
+      }
+      if (!hasNumber(typed)) rememberNumber(typed);
+      picker.value = typed;
+      switchTo(typed);
+    });
     switchTo(picker.value);
+  }
+
+  const OTHER = "other";
+  const VALID_NUMBER = /^\d{6,15}$/;
+
+  function typedNumbers() {
+    try {
+      const saved = JSON.parse(localStorage.getItem("wa-sim-typed") || "[]");
+      return Array.isArray(saved) ? saved.filter((n) => VALID_NUMBER.test(n)) : [];
+    } catch (error) {
+      return [];
+    }
+  }
+
+  function hasNumber(waId) {
+    return [...$("number-picker").options].some((option) => option.value === waId);
+  }
+
+  function addNumber(waId, label) {
+    if (hasNumber(waId)) return;
+    const option = document.createElement("option");
+    option.value = waId;
+    option.textContent = label;
+    const other = [...$("number-picker").options].find((o) => o.value === OTHER);
+    $("number-picker").insertBefore(option, other || null);
+  }
+
+  function rememberNumber(waId) {
+    addNumber(waId, `${formatNumber(waId)} · typed`);
+    localStorage.setItem("wa-sim-typed", JSON.stringify([...new Set([...typedNumbers(), waId])]));
   }
 
   function switchTo(waId) {

@@ -90,7 +90,12 @@
       card.rel = "noopener noreferrer";
       const icon = el("span", "doc-icon");
       icon.innerHTML = SVG.doc;
-      card.append(icon, el("span", "doc-name", obj.filename || src.split("/").pop() || "Document"));
+      const name = obj.filename || src.split("/").pop() || "Document";
+      const text = el("span", "doc-text");
+      // The type as WhatsApp shows it under the name ("PDF"), from the file's extension.
+      const extension = /\.([A-Za-z0-9]{1,5})$/.exec(name);
+      text.append(el("span", "doc-name", name), el("span", "doc-type", extension ? extension[1].toUpperCase() : "FILE"));
+      card.append(icon, text);
       part.append(card);
     }
     if (obj && obj.caption) part.append(formatted(obj.caption, "text caption"));

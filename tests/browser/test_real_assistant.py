@@ -132,3 +132,29 @@ async def test_the_dashboard_served_by_the_management_api_shows_its_live_figures
         await page.screenshot(path=str(ARTIFACTS / "dashboard-real.png"), full_page=True)
     finally:
         await context.close()
+
+
+@pytest.mark.asyncio
+async def test_a_contact_loaded_from_a_csv_chats_as_another_number(chat: Page, real_stack: RealStack) -> None:  # noqa: F811
+    """The README's own-data path: import the example CSVs, pick "Another number…", and the loaded contact sees their order."""
+    import subprocess
+    import sys
+
+    from tests.harness import ROOT
+
+    example = ROOT / "examples" / "import"
+    subprocess.run([sys.executable, "-m", "connectors.data.importer",
+                    "--companies", str(example / "companies.csv"), "--contacts", str(example / "contacts.csv"),
+                    "--orders", str(example / "orders.csv")],
+                   cwd=ROOT, env=real_stack.stack.env, check=True, capture_output=True, timeout=120)
+    meena = "919811110002"
+    chat.once("dialog", lambda dialog: dialog.accept(f"+{meena}"))
+    await chat.select_option("[data-testid=number-picker]", "other")
+    await expect(chat.locator("[data-testid=messages]")).to_have_attribute("data-wa-id", meena)
+    await expect(chat.locator("[data-testid=my-number]")).to_contain_text("98111")
+
+    await type_message(chat, "where is my order ORD-30001")
+    answer = await next_answer(chat, 0)
+    await expect(answer).to_contain_text("ORD-30001")
+    await expect(answer).to_contain_text(re.compile("production", re.I))
+    await chat.screenshot(path=str(ARTIFACTS / "simulator-own-data.png"))

@@ -10,6 +10,7 @@ import pytest
 from connectors.whatsapp.updates import KINDS, Delivery, parse_delivery, status_rank
 
 FIXTURES = Path(__file__).parents[1] / "fixtures" / "webhooks"
+PEER_FIXTURES = Path(__file__).parents[1] / "fixtures" / "peer_payloads"
 OUR_NUMBER = "109876543210"
 
 
@@ -255,6 +256,31 @@ def test_odd_shapes_never_lose_good_messages(name: str, kinds: list, skipped: in
 
 
 def test_message_missing_keys_gets_safe_defaults() -> None:
-    """A message without id, sender or timestamp parses with empty values the channel can skip."""
+    """A message without id, sender or timestamp parses with empty values the channel can skip; the only contact sent it."""
     [message] = variant("malformed", "message_missing_keys").messages
-    assert (message.wamid, message.wa_id, message.timestamp, message.text) == ("", "", 0, "")
+    assert (message.wamid, message.wa_id, message.timestamp, message.text) == ("", "919800000001", 0, "")
+
+
+def test_message_naming_no_sender_is_from_the_only_contact() -> None:
+    """A text with no `from` whose delivery lists one username user (netflie's fixture) is keyed by that BSUID."""
+    body = json.loads((PEER_FIXTURES / "netflie__text_bsuid_only_no_from.json").read_text())
+    [message] = parse_delivery(body).messages
+    assert (message.wa_id, message.user_id, message.profile_name, message.text) == (
+        "BSUID_123", "BSUID_123", "NAME", "MESSAGE_BODY")
+
+
+def test_message_naming_no_sender_among_several_contacts_has_none() -> None:
+    """With two contacts listed, a message naming no sender is not guessed to be from either."""
+    body = load("malformed")["message_missing_keys"]
+    value = body["entry"][0]["changes"][0]["value"]
+    value["contacts"].append({"profile": {"name": "Ravi"}, "wa_id": "919800000002"})
+    [message] = parse_delivery(body).messages
+    assert (message.wa_id, message.user_id) == ("", None)
+
+
+def test_a_message_the_customer_deleted_gets_no_answer():
+    """A revoke (the customer deleted a message) asks nothing, so the bot stays silent; an edit is still answered."""
+    from connectors.whatsapp.worker import is_silent
+
+    assert is_silent("unsupported", {"details": {"type": "revoke"}})
+    assert not is_silent("unsupported", {"details": {"type": "edit"}})

@@ -9,7 +9,8 @@ import pytest
 ASHA = "919800000001"
 
 MAIN = ["Check Order Status", "Report Defect", "View Production Schedule", "Get Help & Support", "Back to Menu"]
-ORDERS = ["View recent orders", "Track specific order", "Check estimated delivery", "Back to Menu"]
+ORDERS = ["View recent orders", "Track specific order", "Check estimated delivery", "Documents",
+          "Back to Menu"]
 DEFECTS = ["Report a defect", "View defect history", "Track defect resolution", "Back to Menu"]
 SCHEDULE = ["Today's schedule", "This week's schedule", "Production status", "Back to Menu"]
 HELP = ["FAQs", "Contact Support", "Report Issue", "Back to Menu"]
@@ -40,7 +41,9 @@ LEAVES = [
     ("/menu_orders", "/view_recent_orders", 1, "View recent orders", "Your recent orders (1–5 of 7)", None),
     ("/menu_orders", "/track_order", 2, "Track specific order", "Which order?", None),
     ("/menu_orders", "/delivery_estimate", 3, "Check estimated delivery", "Delivery for which order?", None),
-    ("/menu_orders", "/menu_main", 4, "Back to Menu", "How can I help you today?", MAIN),
+    ("/menu_orders", "/request_document", 4, "Documents", "Which order do you need a document for?",
+     None),
+    ("/menu_orders", "/menu_main", 5, "Back to Menu", "How can I help you today?", MAIN),
     ("/menu_defects", "/report_defect", 1, "Report a defect", "Which order is the defect on?", None),
     ("/menu_defects", "/defect_history", 2, "View defect history", "Your defect reports", None),
     ("/menu_defects", "/track_defect", 3, "Track defect resolution", "Which report?", None),
@@ -69,6 +72,7 @@ FACTS = {
     "/production_status": ["*66%* Polyester fabric roll for ORD-10002"],
     "/contact_support": ["support@acme-manufacturing.example", "Mon–Sat 9:00–18:00 IST", "talk to a person"],
     "/report_issue": ["Type *cancel* to stop"],
+    "/request_document": ["ORD-10001 · Cotton yarn 40s"],
 }
 
 
@@ -194,7 +198,7 @@ def test_free_text_reaches_the_answer_from_any_menu(chat, menu, typed, reads):
     "menu, typed, size, titles",
     [
         ("/menu_main", "6", 5, MAIN),
-        ("/menu_orders", "5", 4, ORDERS),
+        ("/menu_orders", "6", 5, ORDERS),
         ("/menu_defects", "9", 4, DEFECTS),
         ("/menu_schedule", "7", 4, SCHEDULE),
         ("/menu_support", "5", 4, HELP),
@@ -226,6 +230,7 @@ EVERY_ANSWER = [
     [f"/delivery_estimate{json.dumps({'order_id': 'ORD-10008'})}"],
     ["/defect_history"], ["DEF-0001"], ["DEF-0002"], ["/schedule_today"], ["/schedule_week"],
     ["/production_status"], ["/contact_support", "yes"], ["/report_defect", "1", "cones are wet and stained", "skip"],
+    ["send me the invoice for ORD-10001"], ["ORD-10002 ka bill bhejo"], ["/request_document", "1", "3"],
 ]
 
 

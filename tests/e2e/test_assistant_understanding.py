@@ -31,10 +31,10 @@ def test_a_complaint_with_an_order_id_skips_both_questions(chat):
 
 
 @pytest.mark.parametrize("said, answer", [
-    ("send me the invoice for ORD-10001", "I can't send invoices or other documents here yet."),
+    ("send me the invoice for ORD-10002", "I don't have the invoice for ORD-10002 here yet."),
     ("I want to cancel my order ORD-10002", "Cancelling or changing an order"),
     ("what is the price of 40s yarn", "Prices depend on the count or quality"),
-    ("bill ki copy bhej do", "I can't send invoices or other documents here yet."),
+    ("ORD-10005 ka test certificate bhejo", "I don't have the test certificate for ORD-10005 here yet."),
     ("मेरा ऑर्डर कैंसिल कर दो", "Cancelling or changing an order"),
 ])
 def test_what_the_bot_cannot_do_gets_what_happens_next_and_a_person(chat, said, answer):

@@ -65,12 +65,13 @@ def eventually(check: Callable[[], Any], timeout: float = 30.0, what: str = "con
 
 
 @contextmanager
-def operator_stack(workdir: Path, extra_env: Optional[Mapping[str, str]] = None) -> Iterator[Operator]:
-    """Run Rasa with both channels, the action server and the fake Graph; stop them afterwards."""
+def operator_stack(workdir: Path, extra_env: Optional[Mapping[str, str]] = None,
+                   channels: str = CREDENTIALS) -> Iterator[Operator]:
+    """Run Rasa with both channels (or channels: a credentials.yml text), the action server and the fake Graph."""
     graph_token, app_secret, verify, api_token = (secrets.token_urlsafe(24) for _ in range(4))
     graph = ThreadedGraph(graph_token, PHONE_NUMBER_ID).start()
     credentials = workdir / "credentials.yml"
-    credentials.write_text(CREDENTIALS)
+    credentials.write_text(channels)
     env = {
         "WHATSAPP_PHONE_NUMBER_ID": PHONE_NUMBER_ID, "WHATSAPP_BUSINESS_ACCOUNT_ID": "102030405060",
         "WHATSAPP_API_TOKEN": graph_token, "WHATSAPP_APP_SECRET": app_secret,
