@@ -260,8 +260,10 @@ async def test_markup_in_files_captions_taps_and_company_data_is_shown_as_text(i
                                                                                 staff_page) -> None:
     """A document's filename and caption, a tapped button's title, and a customer's name and company made of
     markup all show literally in the list and the conversation; nothing executes."""
-    inbox_stack.write("INSERT INTO customers (wa_id, name, company, role, created_at) VALUES (?, ?, ?, 'customer', "
-                      "CURRENT_TIMESTAMP)", PEER, HOSTILE_CUSTOMER, HOSTILE_COMPANY)
+    inbox_stack.write("INSERT INTO companies (ref, name, created_at, updated_at) VALUES ('EVIL-1', ?, "
+                      "CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)", HOSTILE_COMPANY)
+    inbox_stack.write("INSERT INTO customers (wa_id, name, company_id, company, role, created_at) SELECT ?, ?, id, "
+                      "name, 'customer', CURRENT_TIMESTAMP FROM companies WHERE ref = 'EVIL-1'", PEER, HOSTILE_CUSTOMER)
     document = message("media", "document", PEER, document={
         "caption": HOSTILE_CAPTION, "filename": HOSTILE_FILENAME, "mime_type": "application/pdf", "id": "900100200"})
     inbox_stack.deliver(document, button_reply(PEER, "/menu_orders", HOSTILE_TAP))
