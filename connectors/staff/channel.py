@@ -108,7 +108,8 @@ class StaffInput(InputChannel):
                 username, password = body.get("username"), body.get("password")
                 if not isinstance(username, str) or not isinstance(password, str) or not username or not password:
                     raise BadRequest("invalid_body", "username and password must be non-empty strings")
-                result = await asyncio.to_thread(signin.sign_in, username, password, _ip(request), self.config)
+                result = await asyncio.to_thread(signin.sign_in, username, password, _ip(request), self.config,
+                                                 previous_token=request.cookies.get(COOKIE))
             except BadRequest as exc:
                 return _error(exc.code, 400, exc.detail)
             except SQLAlchemyError as exc:
@@ -164,7 +165,8 @@ class StaffInput(InputChannel):
             body = json_object(request.body)
             if "template" in body:
                 offered = self._template(body.get("template"))
-                row_id = await asyncio.to_thread(replies.send_template, staff, number, offered, _ip(request))
+                row_id = await asyncio.to_thread(replies.send_template, staff, number, offered, _ip(request),
+                                                 self.config.marketing_templates)
                 return _json({"id": row_id, "status": "queued", "kind": "template"}, status=202)
             text = text_of(body)
             row_id = await asyncio.to_thread(replies.reply, staff, number, text, _ip(request))
@@ -187,7 +189,8 @@ class StaffInput(InputChannel):
         @bp.route("/api/media/<inbound_id:int>", methods=["GET"])
         @reader
         async def media_file(_: Request, staff: StaffSession, inbound_id: int) -> HTTPResponse:
-            found = await asyncio.to_thread(inbox.media_file, inbound_id)
+            # A row id fits a signed 64-bit integer; a larger one would make the driver raise (a 500).
+            found = await asyncio.to_thread(inbox.media_file, inbound_id) if 0 < inbound_id < 2 ** 63 else None
             if found is None or not Path(found[0]).is_file():
                 return _error("media_not_found", 404, "the file was not downloaded or is gone")
             path, mime_type, filename = found
@@ -257,6 +260,7 @@ _REFUSALS = {
     "opted_out": "this customer sent STOP: nothing may be sent to them",
     "outside_service_window": "the customer last wrote more than 24 hours ago: only a template may be sent",
     "marketing_opted_out": "this customer stopped marketing messages",
+    "taken_by_other": "another person has this conversation",
 }
 
 

@@ -4,7 +4,8 @@ STAFF_COOKIE_SECURE=1 marks the session cookie Secure (set it behind TLS; browse
 over plain HTTP). STAFF_SESSION_HOURS bounds a session's life. Login attempts are limited per
 username and per client address over STAFF_LOGIN_WINDOW_MINUTES. STAFF_TEMPLATES lists the templates
 staff may send when the customer's 24-hour window is closed (`name` or `name:language`, comma
-separated); by default the channel's WHATSAPP_REENGAGEMENT_TEMPLATE.
+separated); by default the channel's WHATSAPP_REENGAGEMENT_TEMPLATE. MARKETING_TEMPLATES (the operator
+API's setting) names the marketing ones, which a number that stopped marketing messages never gets.
 """
 from __future__ import annotations
 
@@ -41,6 +42,7 @@ class StaffConfig:
     max_failures_per_user: int = 5
     max_failures_per_ip: int = 20
     templates: tuple[OfferedTemplate, ...] = ()
+    marketing_templates: frozenset[str] = frozenset()
     poll_seconds: float = 3.0  # how often the page asks for news
 
     @classmethod
@@ -57,6 +59,7 @@ class StaffConfig:
             max_failures_per_user=int(_number(env, "STAFF_LOGIN_MAX_FAILURES_PER_USER", 5)),
             max_failures_per_ip=int(_number(env, "STAFF_LOGIN_MAX_FAILURES_PER_IP", 20)),
             templates=templates_of(env),
+            marketing_templates=marketing_templates_of(env),
         )
 
 
@@ -75,6 +78,14 @@ def templates_of(env: Mapping[str, str]) -> tuple[OfferedTemplate, ...]:
                               "optional :language, e.g. hello_again:en")
         offered.append(OfferedTemplate(match.group(1), match.group(2) or "en"))
     return tuple(offered)
+
+
+def marketing_templates_of(env: Mapping[str, str]) -> frozenset[str]:
+    """Return the template names MARKETING_TEMPLATES lists, or fail naming the variable."""
+    names = frozenset(part.strip() for part in (env.get("MARKETING_TEMPLATES") or "").split(",") if part.strip())
+    if any(TEMPLATE.match(name) is None or ":" in name for name in names):
+        raise ConfigError("MARKETING_TEMPLATES must list template names (lowercase letters, digits, underscores)")
+    return names
 
 
 def _number(env: Mapping[str, str], name: str, default: float) -> float:

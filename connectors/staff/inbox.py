@@ -128,6 +128,15 @@ def media_file(inbound_id: int) -> Optional[tuple[str, str, Optional[str]]]:
     return row.path, str(ref.get("mime_type") or ""), ref.get("filename")
 
 
+def holder_of(session: Any, wa_id: str, open_since: datetime) -> Optional[tuple[int, str]]:
+    """Return (account id, name) of the person who last took over or answered this open conversation."""
+    a = audit.c
+    row = session.execute(select(a.account_id, accounts.c.name).join(accounts, accounts.c.id == a.account_id)
+                          .where(a.wa_id == wa_id, a.action.in_(HANDLING), a.at >= open_since)
+                          .order_by(a.at.desc(), a.id.desc()).limit(1)).first()
+    return None if row is None else (int(row.account_id), row.name)
+
+
 def _handlers(session: Any, open_since: dict[str, datetime]) -> dict[str, str]:
     """Return the name of the person who last took over or answered each open conversation."""
     if not open_since:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Optional
+from typing import AbstractSet, Optional
 
 from sqlalchemy import insert, select, update
 
@@ -21,6 +21,7 @@ from connectors.management import handoff, outbound
 from connectors.management.inputs import Template
 from connectors.management.outbound import Refused
 from connectors.staff import audit
+from connectors.staff.inbox import holder_of
 from connectors.staff.config import OfferedTemplate
 from connectors.staff.sessions import StaffSession
 from connectors.staff.tables import messages as staff_messages
@@ -48,23 +49,43 @@ def reply(staff: StaffSession, wa_id: str, text: str, ip: str, now: Optional[dat
 
 
 def send_template(staff: StaffSession, wa_id: str, offered: OfferedTemplate, ip: str,
-                  now: Optional[datetime] = None) -> int:
-    """Queue one of the offered templates (the window may be closed); return the outbox id."""
+                  marketing_templates: AbstractSet[str] = frozenset(), now: Optional[datetime] = None) -> int:
+    """Queue one of the offered templates (the window may be closed); return the outbox id.
+
+    Raises Refused (409): opted_out, or marketing_opted_out for a marketing template to a number
+    that stopped marketing messages.
+    """
     now = now or utcnow()
     _known(wa_id)
-    if outbound.contact_state(wa_id).opted_out:
+    state = outbound.contact_state(wa_id)
+    if state.opted_out:
         raise Refused("opted_out")
+    if state.marketing_stopped and offered.name in marketing_templates:
+        raise Refused("marketing_opted_out", "send a utility template")
     template = Template(offered.name, offered.language)
     [payload] = render_response(wa_id, {"custom": {"type": "template", "template": template.to_graph()}}).payloads
     return _queue(staff, wa_id, outbound.KIND_TEMPLATE, payload, "template", ip, now)
 
 
 def take_over(staff: StaffSession, wa_id: str, ip: str, now: Optional[datetime] = None) -> bool:
-    """Open a handoff (the bot pauses) and record who took it; return False if one was open already."""
+    """Open a handoff (the bot pauses) and record who took it; return False if one was open already.
+
+    Raises Refused (409) taken_by_other when another person has it already: of two people taking
+    over at once, one gets it and the other is told who did.
+    """
     now = now or utcnow()
     _known(wa_id)
     opened = request_handoff(wa_id, now)
-    audit.record(staff.username, "take_over", staff.account_id, wa_id, None if opened else "already_open", ip, now)
+    h = handoff.handoffs.c
+    with sessions().begin() as session:
+        lock_for_write(session, f"out:{wa_id}")
+        since = session.scalar(select(h.requested_at).where(h.open_key == wa_id))
+        holder = None if since is None else holder_of(session, wa_id, since)
+        if holder is not None and holder[0] != staff.account_id:
+            raise Refused("taken_by_other", f"{holder[1]} has it; ask them to hand it back")
+        # Never dated before the handoff it takes (another person's may have opened it a moment later).
+        audit.record_in(session, staff.username, "take_over", staff.account_id, wa_id,
+                        None if opened else "already_open", ip, max(now, since or now))
     return opened
 
 
@@ -83,12 +104,14 @@ def _queue(staff: StaffSession, wa_id: str, kind: str, payload: dict, action: st
     h = handoff.handoffs.c
     with sessions().begin() as session:
         lock_for_write(session, f"out:{wa_id}")
-        if kind == outbound.KIND_STAFF and session.scalar(select(h.id).where(h.open_key == wa_id)) is None:
+        # The UPDATE locks the open handoff's row (a SELECT would not on PostgreSQL), so a hand-back
+        # committing meanwhile leaves it matching nothing and the reply is refused, never sent after the note.
+        touched = session.execute(update(handoff.handoffs).where(h.open_key == wa_id)
+                                  .values(last_activity_at=now, staff_replies=h.staff_replies + 1)).rowcount
+        if kind == outbound.KIND_STAFF and touched != 1:
             raise Refused("not_taken_over", "take the conversation over first")  # handed back meanwhile
         queue_rows(session, [OutboxItem(wa_id, key, 0, kind, payload)], now)
         session.execute(insert(staff_messages).values(outbox_key=key, account_id=staff.account_id, created_at=now))
-        session.execute(update(handoff.handoffs).where(h.open_key == wa_id)
-                        .values(last_activity_at=now, staff_replies=h.staff_replies + 1))
         audit.record_in(session, staff.username, action, staff.account_id, wa_id, key, ip, now)
         return int(session.scalar(select(outbox.c.id).where(outbox.c.inbound_wamid == key, outbox.c.seq == 0)))
 

@@ -2,8 +2,10 @@
 
 A username may fail `max_failures_per_user` times (counted since its last success) and an address
 `max_failures_per_ip` times within the window; one more attempt is refused with the seconds until
-the oldest counted failure leaves the window, without checking the password. An unknown username
-costs the same argon2 time as a known one, and both answer the same. Sync, for asyncio.to_thread.
+the oldest counted failure leaves the window, without checking the password. Each attempt is stored
+as a failure under the write lock before its password is checked (and marked ok after), so attempts
+sent at once count each other and cannot all pass the check. An unknown username costs the same
+argon2 time as a known one, and both answer the same. Sync, for asyncio.to_thread.
 """
 from __future__ import annotations
 
@@ -12,13 +14,13 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Optional, Sequence
 
-from sqlalchemy import func, insert, select
+from sqlalchemy import func, insert, select, update
 
 from actions.db.clock import utcnow
-from actions.db.session import sessions
+from actions.db.session import lock_for_write, sessions
 from connectors.staff import accounts, audit, passwords
 from connectors.staff.config import StaffConfig
-from connectors.staff.sessions import StaffSession, create_session
+from connectors.staff.sessions import StaffSession, create_session, end_session
 from connectors.staff.tables import login_attempts
 
 
@@ -41,38 +43,48 @@ def retry_after(failures: Sequence[datetime], limit: int, window: timedelta, now
 
 
 def sign_in(username: str, password: str, ip: str, config: StaffConfig,
-            now: Optional[datetime] = None) -> SignInResult:
-    """Check the password under the rate limit; on success open a session and record the sign-in."""
+            now: Optional[datetime] = None, previous_token: Optional[str] = None) -> SignInResult:
+    """Check the password under the rate limit; on success open a session and record the sign-in.
+
+    previous_token: the session cookie the browser still sent; a success ends that session.
+    """
     now = now or utcnow()
     username = accounts.normalize_username(username)[:64]
     ip = ip[:64]
-    user_failures, ip_failures = _failures(username, ip, now - config.login_window)
-    wait = max(retry_after(user_failures, config.max_failures_per_user, config.login_window, now),
-               retry_after(ip_failures, config.max_failures_per_ip, config.login_window, now))
-    if wait:
+    attempt_id, wait = _reserve_attempt(username, ip, config, now)
+    if attempt_id is None:
         return SignInResult(retry_after=wait)
     account = accounts.find(username) if username else None
     ok = passwords.verify_password(account.password_hash if account else passwords.dummy_hash(), password)
     ok = ok and account is not None and account.active
-    with sessions().begin() as session:
-        session.execute(insert(login_attempts).values(username=username, ip=ip, ok=ok, at=now))
-        if ok:
+    if ok:
+        with sessions().begin() as session:
+            session.execute(update(login_attempts).where(login_attempts.c.id == attempt_id).values(ok=True))
             audit.record_in(session, account.username, "sign_in", account.id, ip=ip, now=now)
     if not ok:
         return SignInResult()
     if passwords.needs_rehash(account.password_hash):
         accounts.rehash(account.id, password)
     token, staff_session = create_session(account.id, config.session_ttl, now)
+    if previous_token:
+        end_session(previous_token)
     return SignInResult(token, staff_session)
 
 
-def _failures(username: str, ip: str, since: datetime) -> tuple[list[datetime], list[datetime]]:
-    """Return the failed attempts since `since` of the username (after its last success) and of the address."""
+def _reserve_attempt(username: str, ip: str, config: StaffConfig, now: datetime) -> tuple[Optional[int], int]:
+    """Store the attempt as a failure if the limits allow one more; return (its id, 0) or (None, seconds to wait)."""
     la = login_attempts.c
-    with sessions()() as session:
+    since = now - config.login_window
+    with sessions().begin() as session:
+        lock_for_write(session, "staff_signin")  # one reservation at a time: concurrent attempts see each other
         last_ok = session.scalar(select(func.max(la.at)).where(la.username == username, la.ok.is_(True)))
         user_since = max(since, last_ok) if last_ok is not None else since
         by_user = list(session.scalars(select(la.at).where(la.username == username, la.ok.is_(False),
                                                            la.at > user_since)))
         by_ip = list(session.scalars(select(la.at).where(la.ip == ip, la.ok.is_(False), la.at > since)))
-    return by_user, by_ip
+        wait = max(retry_after(by_user, config.max_failures_per_user, config.login_window, now),
+                   retry_after(by_ip, config.max_failures_per_ip, config.login_window, now))
+        if wait:
+            return None, wait
+        attempt = session.execute(insert(login_attempts).values(username=username, ip=ip, ok=False, at=now))
+        return int(attempt.inserted_primary_key[0]), 0

@@ -23,7 +23,7 @@ from playwright.async_api import Browser, Page, expect
 
 from connectors.management.handoff import RELEASE_NOTE
 from tests.browser.real_stack import PHONE_NUMBER_ID
-from tests.connectors.whatsapp_support import delivery, signed, text
+from tests.connectors.whatsapp_support import button_reply, delivery, message, signed, text
 from tests.harness import ROOT, Stack, free_port, keep_logs, running_stack, start, wait_http
 
 SCREENSHOTS = ROOT / "results" / "screenshots"
@@ -32,6 +32,12 @@ PASSWORD = secrets.token_urlsafe(18)
 TIMEOUT = 30_000
 HOSTILE_TEXT = '<img src=x onerror="window.pwned=1"><script>window.pwned=2</script> my order is late'
 HOSTILE_NAME = '<img src=x onerror="window.pwned=3">Mallory<script>window.pwned=4</script>'
+PEER = "919800000079"
+HOSTILE_FILENAME = '<img src=x onerror="window.pwned=5">invoice.pdf'
+HOSTILE_CAPTION = '<script>window.pwned=6</script>see the invoice'
+HOSTILE_TAP = '<svg onload="window.pwned=7">'
+HOSTILE_CUSTOMER = '<iframe srcdoc="<script>parent.pwned=8</script>">Priya'
+HOSTILE_COMPANY = '<b onmouseover="window.pwned=9">Evil Co</b>'
 _NO_PROXY = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
 
@@ -52,6 +58,11 @@ class InboxStack:
         with sqlite3.connect(self.stack.db_url.removeprefix("sqlite:///")) as connection:
             return connection.execute(statement, params).fetchall()
 
+    def write(self, statement: str, *params: Any) -> None:
+        """Change the business database, as the company's own data would."""
+        with sqlite3.connect(self.stack.db_url.removeprefix("sqlite:///")) as connection:
+            connection.execute(statement, params)
+
     def phone(self, wa_id: str) -> list[dict[str, Any]]:
         """Return the bubbles the simulator's phone shows for a number."""
         with _NO_PROXY.open(f"{self.simulator_url}/sim/api/chats/{wa_id}?since=0", timeout=10) as answer:
@@ -68,7 +79,11 @@ class InboxStack:
         """Post a signed delivery straight to the channel, with a profile name of our choosing."""
         contact, message = text(wa_id, words)
         contact["profile"] = {"name": profile_name}
-        body, headers = signed(delivery((contact, message), phone_number_id=PHONE_NUMBER_ID),
+        self.deliver((contact, message))
+
+    def deliver(self, *pairs: tuple[dict[str, Any], dict[str, Any]]) -> None:
+        """Post a signed delivery of these (contact, message) pairs straight to the channel."""
+        body, headers = signed(delivery(*pairs, phone_number_id=PHONE_NUMBER_ID),
                                self.stack.env["WHATSAPP_APP_SECRET"])
         request = urllib.request.Request(f"{self.stack.rasa_url}/webhooks/whatsapp/webhook", body, headers,
                                          method="POST")
@@ -238,6 +253,38 @@ async def test_markup_from_a_customer_is_shown_as_text_and_never_runs(inbox_stac
     assert await page.locator("main img, main script").count() == 0
     assert await page.evaluate("window.pwned") is None
     await page.screenshot(path=screenshot_path("staff-inbox-markup-as-text.png"))
+
+
+@pytest.mark.asyncio
+async def test_markup_in_files_captions_taps_and_company_data_is_shown_as_text(inbox_stack: InboxStack,
+                                                                                staff_page) -> None:
+    """A document's filename and caption, a tapped button's title, and a customer's name and company made of
+    markup all show literally in the list and the conversation; nothing executes."""
+    inbox_stack.write("INSERT INTO companies (ref, name, created_at, updated_at) VALUES ('EVIL-1', ?, "
+                      "CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)", HOSTILE_COMPANY)
+    inbox_stack.write("INSERT INTO customers (wa_id, name, company_id, company, role, created_at) SELECT ?, ?, id, "
+                      "name, 'customer', CURRENT_TIMESTAMP FROM companies WHERE ref = 'EVIL-1'", PEER, HOSTILE_CUSTOMER)
+    document = message("media", "document", PEER, document={
+        "caption": HOSTILE_CAPTION, "filename": HOSTILE_FILENAME, "mime_type": "application/pdf", "id": "900100200"})
+    inbox_stack.deliver(document, button_reply(PEER, "/menu_orders", HOSTILE_TAP))
+    eventually(lambda: len(inbox_stack.sql("SELECT id FROM whatsapp_inbound WHERE wa_id = ?", PEER)) == 2,
+               "the two stored messages")
+    page = await staff_page()
+    await sign_in(page, inbox_stack.staff_url, "meera")
+    await page.fill("[data-testid=search]", "Evil Co")
+    row = page.locator("[data-testid=conversation-row]")
+    await expect(row).to_have_count(1)
+    await expect(row.locator("[data-testid=row-name]")).to_have_text(HOSTILE_CUSTOMER)
+    await expect(row.locator("[data-testid=row-company]")).to_have_text(HOSTILE_COMPANY)
+    await row.click()
+    await expect(page.locator("[data-testid=conv-name]")).to_have_text(HOSTILE_CUSTOMER)
+    await expect(page.locator("[data-testid=conv-company]")).to_contain_text(HOSTILE_COMPANY)
+    received = page.locator("[data-testid=message][data-direction=in]")
+    await expect(received.locator("[data-testid=message-file]")).to_contain_text(HOSTILE_FILENAME)
+    await expect(received.locator("[data-testid=message-text]")).to_have_text([HOSTILE_CAPTION, HOSTILE_TAP])
+    assert await page.locator("main img, main script, main svg, main b, main iframe").count() == 0
+    assert await page.evaluate("window.pwned") is None
+    await page.screenshot(path=screenshot_path("staff-inbox-markup-in-files-and-company.png"))
 
 
 @pytest.mark.asyncio

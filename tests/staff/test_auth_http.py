@@ -1,17 +1,20 @@
 """Sign-in, sessions, cookies, CSRF and the login rate limit, over HTTP as a browser meets them."""
 from __future__ import annotations
 
+import asyncio
 from dataclasses import replace
+from datetime import timedelta
 
 import aiohttp
 import pytest
-from sqlalchemy import insert, select
+from argon2 import PasswordHasher
+from sqlalchemy import insert, select, update
 
 from actions.db.clock import utcnow
 from actions.db.session import sessions
 from connectors.staff.config import StaffConfig
-from connectors.staff import accounts
-from connectors.staff.tables import audit, login_attempts, sessions as staff_sessions
+from connectors.staff import accounts, passwords
+from connectors.staff.tables import accounts as accounts_table, audit, login_attempts, sessions as staff_sessions
 from tests.management.conftest import ASHA, add_contact, add_inbound, outbox_rows
 from tests.staff.conftest import CONFIG, PASSWORD, serve
 
@@ -72,6 +75,19 @@ async def test_signing_in_sets_a_strict_httponly_session_cookie_and_records_it(t
     token = session_cookie.split(";")[0].split("=", 1)[1]
     assert token not in stored and len(stored) == 1  # only its hash is kept
     assert ("meera", "sign_in", staff_accounts["meera"]) in entries
+
+
+@pytest.mark.asyncio
+async def test_signing_in_again_gives_a_new_session_and_ends_the_old_one(tab, other_tab):
+    """A second sign-in in the same browser gets another session token; the one it replaced stops working."""
+    await tab.sign_in("meera")
+    [first] = [c.value for c in tab.http.cookie_jar if c.key == "staff_session"]
+    await tab.sign_in("arjun")
+    [second] = [c.value for c in tab.http.cookie_jar if c.key == "staff_session"]
+    assert second != first
+    status, _, _ = await other_tab.call("GET", "/api/me", headers={"Cookie": f"staff_session={first}"})
+    assert status == 401
+    assert (await tab.call("GET", "/api/me"))[1]["username"] == "arjun"
 
 
 @pytest.mark.asyncio
@@ -167,6 +183,31 @@ async def test_a_username_is_locked_after_repeated_failures_with_retry_after(tab
 
 
 @pytest.mark.asyncio
+async def test_wrong_passwords_sent_at_once_get_no_more_tries_than_the_limit(tab):
+    """Twelve wrong passwords for one username sent at the same moment: only 3 are checked, 9 get 429."""
+    _, token, _ = await tab.call("GET", "/api/signin")
+
+    async def attempt() -> int:
+        return (await tab.call("POST", "/api/signin", {"username": "meera", "password": "wrong password!"},
+                               csrf=token["csrf_token"]))[0]
+
+    statuses = await asyncio.gather(*(attempt() for _ in range(12)))
+    assert sorted(statuses) == [401] * 3 + [429] * 9
+    with sessions()() as session:
+        assert len(session.execute(select(login_attempts)).all()) == 3
+
+
+@pytest.mark.parametrize("variant", ["MEERA", " meera ", "Meera\t"])
+@pytest.mark.asyncio
+async def test_case_and_spaces_do_not_make_a_new_username_to_guess(tab, variant):
+    """Failures under "meera" also lock "MEERA", " meera " and a tab-ended variant: one counter per account."""
+    for _ in range(3):
+        assert (await tab.sign_in("meera", "wrong password!"))[0] == 401
+    status, body, _ = await tab.sign_in(variant)
+    assert (status, body["error"]) == (429, "too_many_attempts")
+
+
+@pytest.mark.asyncio
 async def test_an_address_is_limited_across_usernames(tab):
     """One address failing 6 times over several usernames is refused with 429 for any username."""
     for name in ("a1", "a2", "a3", "a4", "a5", "a6"):
@@ -183,6 +224,29 @@ async def test_the_limit_is_kept_in_the_database(tab):
             session.execute(insert(login_attempts).values(username="meera", ip="10.0.0.9", ok=False, at=utcnow()))
     status, body, _ = await tab.sign_in("meera")
     assert (status, body["error"]) == (429, "too_many_attempts")
+
+
+@pytest.mark.asyncio
+async def test_an_expired_session_stops_working(tab):
+    """Once a session's time is up the API answers 401 and the inbox page sends the browser to sign in."""
+    await tab.sign_in("meera")
+    with sessions().begin() as session:
+        session.execute(update(staff_sessions).values(expires_at=utcnow() - timedelta(seconds=1)))
+    assert (await tab.call("GET", "/api/me"))[0] == 401
+    status, _, response = await tab.call("GET", "")
+    assert (status, response.headers["Location"]) == (303, "/staff/signin")
+
+
+@pytest.mark.asyncio
+async def test_a_hash_with_old_parameters_is_replaced_at_the_next_sign_in(tab, staff_accounts):
+    """A password hashed with weaker argon2 parameters still signs in, and is then stored with today's."""
+    weak = PasswordHasher(time_cost=1, memory_cost=8192, parallelism=1).hash(PASSWORD)
+    with sessions().begin() as session:
+        session.execute(update(accounts_table).where(accounts_table.c.username == "meera").values(password_hash=weak))
+    assert (await tab.sign_in("meera"))[0] == 200
+    with sessions()() as session:
+        stored = session.scalar(select(accounts_table.c.password_hash).where(accounts_table.c.username == "meera"))
+    assert stored != weak and not passwords.needs_rehash(stored) and passwords.verify_password(stored, PASSWORD)
 
 
 @pytest.mark.asyncio
@@ -209,3 +273,12 @@ async def test_bad_input_gets_a_clear_400(tab):
     add_inbound(ASHA, "hi")
     status, answer, _ = await tab.call("GET", "/api/conversations/12ab")
     assert (status, answer["error"]) == (400, "invalid_wa_id")
+
+
+@pytest.mark.parametrize("media_id", ["0", "-1", "424242", "9223372036854775808", "99999999999999999999999"])
+@pytest.mark.asyncio
+async def test_a_media_id_that_names_no_file_gets_404_json(tab, media_id):
+    """A media id of no downloaded file, including one too large for a database integer, gets 404 media_not_found."""
+    await tab.sign_in("meera")
+    status, answer, _ = await tab.call("GET", f"/api/media/{media_id}")
+    assert (status, answer["error"]) == (404, "media_not_found")

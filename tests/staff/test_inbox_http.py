@@ -1,9 +1,12 @@
 """The inbox API as the page uses it: the list, one conversation, reply, template, take over, hand back."""
 from __future__ import annotations
 
+import asyncio
+from dataclasses import replace
 from datetime import timedelta
 from urllib.parse import quote
 
+import aiohttp
 import pytest
 from sqlalchemy import select, update
 
@@ -11,9 +14,14 @@ from actions.db.clock import utcnow
 from actions.db.handoffs import request_handoff
 from actions.db.session import sessions
 from connectors.management.handoff import RELEASE_NOTE, is_paused
+from connectors.management.outbound import Refused
+from connectors.staff import inbox, replies
+from connectors.staff.config import OfferedTemplate, StaffConfig
+from connectors.staff.sessions import create_session
 from connectors.staff.tables import audit
 from connectors.whatsapp.tables import contacts, inbound, outbox
 from tests.management.conftest import ASHA, RAVI, add_contact, add_inbound, add_outbound, outbox_rows
+from tests.staff.conftest import CONFIG, serve
 
 STRANGER = "919800000077"
 
@@ -148,6 +156,48 @@ async def test_take_over_pauses_the_bot_and_hand_back_tells_the_customer(tab, co
 
 
 @pytest.mark.asyncio
+async def test_of_two_people_taking_over_at_once_one_gets_it_and_the_other_is_told_who(tab, other_tab, conversations):
+    """Meera and Arjun take Asha over at the same moment: one has it, the other gets 409 naming them."""
+    await tab.sign_in("meera")
+    await other_tab.sign_in("arjun")
+    answers = await asyncio.gather(tab.call("POST", f"/api/conversations/{ASHA}/take-over", {}),
+                                   other_tab.call("POST", f"/api/conversations/{ASHA}/take-over", {}))
+    [(won, _, _)], [(lost, refusal, _)] = ([a for a in answers if a[0] == 200], [a for a in answers if a[0] != 200])
+    _, conv, _ = await tab.call("GET", f"/api/conversations/{ASHA}")
+    assert (lost, refusal["error"]) == (409, "taken_by_other")
+    assert refusal["hint"].startswith(conv["handled_by"]) and conv["state"] == "with_staff"
+    takers = [a[0] for a in audit_rows() if a[1] == "take_over"]
+    assert len(takers) == 1 and conv["handled_by"] == takers[0].capitalize()
+
+
+def test_a_take_over_whose_clock_read_came_before_the_handoff_still_holds_it(conversations, staff_accounts):
+    """Meera's take-over opens Asha's handoff at 12:00:01 while Arjun's, begun at 12:00:00, claims it first:
+    Arjun holds it and Meera is refused, not both."""
+    opened_at = utcnow()
+    _, arjun = create_session(staff_accounts["arjun"], timedelta(hours=1))
+    _, meera = create_session(staff_accounts["meera"], timedelta(hours=1))
+    assert request_handoff(ASHA, opened_at)  # the first half of Meera's take-over
+    assert replies.take_over(arjun, ASHA, "127.0.0.1", now=opened_at - timedelta(seconds=1)) is False
+    with pytest.raises(Refused) as refused:
+        replies.take_over(meera, ASHA, "127.0.0.1", now=opened_at)
+    assert (refused.value.code, refused.value.hint) == ("taken_by_other", "Arjun has it; ask them to hand it back")
+    assert inbox.conversation(ASHA)["handled_by"] == "Arjun"
+
+
+@pytest.mark.asyncio
+async def test_taking_over_a_conversation_someone_answers_is_refused_naming_them(tab, other_tab, conversations):
+    """After Meera answered Ravi, Arjun's take-over gets 409 taken_by_other and Ravi stays with Meera."""
+    await tab.sign_in("meera")
+    await other_tab.sign_in("arjun")
+    assert (await tab.call("POST", f"/api/conversations/{RAVI}/reply", {"text": "Meera here."}))[0] == 202
+    status, body, _ = await other_tab.call("POST", f"/api/conversations/{RAVI}/take-over", {})
+    assert (status, body["error"], body["hint"]) == (409, "taken_by_other", "Meera has it; ask them to hand it back")
+    _, conv, _ = await other_tab.call("GET", f"/api/conversations/{RAVI}")
+    assert conv["handled_by"] == "Meera"
+    assert (await tab.call("POST", f"/api/conversations/{RAVI}/take-over", {}))[0] == 200  # her own: still hers
+
+
+@pytest.mark.asyncio
 async def test_a_closed_window_refuses_text_and_offers_the_template(tab, conversations):
     """Outside the 24-hour window text gets 409 outside_service_window; the offered template goes out."""
     with sessions().begin() as session:
@@ -169,6 +219,27 @@ async def test_a_closed_window_refuses_text_and_offers_the_template(tab, convers
     assert (row.kind, row.payload["template"]["name"]) == ("template", "hello_again")
     _, conv, _ = await tab.call("GET", f"/api/conversations/{RAVI}")
     assert [(m["template"], m["author"]) for m in conv["messages"] if m["direction"] == "out"] == [("hello_again", "Meera")]
+
+
+@pytest.mark.asyncio
+async def test_a_marketing_template_never_goes_to_a_number_that_stopped_marketing(conversations, staff_accounts,
+                                                                                  monkeypatch):
+    """Ravi stopped marketing messages: the marketing template gets 409 marketing_opted_out, a utility one goes."""
+    with sessions().begin() as session:
+        session.execute(update(contacts).where(contacts.c.wa_id == RAVI).values(marketing_stopped=True))
+    config = replace(CONFIG, templates=CONFIG.templates + (OfferedTemplate("diwali_sale"),),
+                     marketing_templates=StaffConfig.from_env({"MARKETING_TEMPLATES": "diwali_sale"}).marketing_templates)
+    async with serve(config, monkeypatch) as running, aiohttp.ClientSession(
+            cookie_jar=aiohttp.CookieJar(unsafe=True)) as http:
+        browser = running.browser(http)
+        await browser.sign_in("meera")
+        status, body, _ = await browser.call("POST", f"/api/conversations/{RAVI}/reply",
+                                             {"template": {"name": "diwali_sale"}})
+        assert (status, body["error"]) == (409, "marketing_opted_out")
+        assert outbox_rows(RAVI) == []
+        status, _, _ = await browser.call("POST", f"/api/conversations/{RAVI}/reply", {"template": {"name": "hello_again"}})
+    assert status == 202
+    assert [row.payload["template"]["name"] for row in outbox_rows(RAVI)] == ["hello_again"]
 
 
 @pytest.mark.asyncio

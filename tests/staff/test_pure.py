@@ -96,6 +96,9 @@ def test_settings_come_from_the_environment():
     assert config.templates == (OfferedTemplate("hello_again", "en_US"), OfferedTemplate("order_help", "en"))
     assert StaffConfig.from_env({"WHATSAPP_REENGAGEMENT_TEMPLATE": "reengage"}).templates == (
         OfferedTemplate("reengage", "en"),)
-    for bad in ({"STAFF_COOKIE_SECURE": "maybe"}, {"STAFF_SESSION_HOURS": "0"}, {"STAFF_TEMPLATES": "Bad Name"}):
+    assert StaffConfig.from_env({"MARKETING_TEMPLATES": " diwali_sale, new_catalogue"}).marketing_templates == {
+        "diwali_sale", "new_catalogue"}
+    for bad in ({"STAFF_COOKIE_SECURE": "maybe"}, {"STAFF_SESSION_HOURS": "0"}, {"STAFF_TEMPLATES": "Bad Name"},
+                {"MARKETING_TEMPLATES": "diwali_sale:en"}):
         with pytest.raises(ConfigError):
             StaffConfig.from_env(bad)

@@ -242,7 +242,8 @@
       const answer = await call("POST", `/conversations/${encodeURIComponent(openWaId)}/${path}`, body);
       if (!answer.ok) {
         $("status").dataset.sticky = "1";
-        showStatus(answer.data.detail || answer.data.error || `The server answered ${answer.status}.`, true);
+        const why = answer.data.detail || answer.data.error || `The server answered ${answer.status}.`;
+        showStatus(answer.data.hint ? `${why}: ${answer.data.hint}` : why, true);
         return;
       }
       if (done) done();
