@@ -12,8 +12,8 @@ from zoneinfo import ZoneInfo
 from rasa_sdk import Tracker
 from rasa_sdk.executor import CollectingDispatcher
 
-from actions.db import customers
-from actions.db.views import CustomerView
+from database import customers
+from database.views import CustomerView
 
 T = TypeVar("T")
 
@@ -50,7 +50,7 @@ def settings() -> Settings:
 
 def today() -> date:
     """Return the date in the company's timezone."""
-    from actions.db.clock import local_today
+    from database.clock import local_today
 
     return local_today()
 

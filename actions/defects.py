@@ -10,7 +10,7 @@ from rasa_sdk.executor import CollectingDispatcher
 
 from actions import formatting as fmt
 from actions.common import caller, db, latest_entity, say_not_registered, today
-from actions.db import defects
+from database import defects
 from actions.parsing import first_normalized, normalize_defect_id
 
 

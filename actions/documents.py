@@ -17,9 +17,9 @@ from rasa_sdk.types import DomainDict
 
 from actions import formatting as fmt
 from actions.common import caller, db, say_not_registered
-from actions.db import documents, orders
-from actions.db.views import DocumentView
-from actions.document_files import KINDS, kind_label, normalize_kind
+from database import documents, orders
+from database.views import DocumentView
+from database.document_files import KINDS, kind_label, normalize_kind
 from actions.parsing import normalize_order_id
 
 DOCUMENT_SLOTS = ("document_order_id", "document_kind")

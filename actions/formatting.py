@@ -5,24 +5,11 @@ from datetime import date, datetime, timedelta
 from typing import Optional, Sequence
 from zoneinfo import ZoneInfo
 
-from actions.db.clock import assistant_timezone
+from database.clock import assistant_timezone
+from database.statuses import DEFECT_STATUS, ORDER_STATUS, RUN_STATUS
 
 PAGE_SIZE = 5
 
-ORDER_STATUS = {
-    "received": ("received", "📝"),
-    "in_production": ("in production", "🏭"),
-    "ready": ("ready for dispatch", "📦"),
-    "shipped": ("shipped", "🚚"),
-    "delivered": ("delivered", "✅"),
-    "cancelled": ("cancelled", "✖️"),
-}
-DEFECT_STATUS = {
-    "open": ("open", "🟠"),
-    "investigating": ("under investigation", "🔎"),
-    "resolved": ("resolved", "✅"),
-}
-RUN_STATUS = {"planned": "planned", "running": "running", "done": "done", "delayed": "delayed ⚠️"}
 
 
 def human_date(day: Optional[date], today: date) -> str:

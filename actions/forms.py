@@ -12,7 +12,7 @@ from rasa_sdk.types import DomainDict
 
 from actions import formatting as fmt
 from actions.common import caller, db, say_not_registered
-from actions.db import defects, orders, support
+from database import defects, orders, support
 from actions.documents import DOCUMENT_SLOTS
 from actions.parsing import normalize_order_id
 

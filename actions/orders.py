@@ -11,7 +11,7 @@ from rasa_sdk.executor import CollectingDispatcher
 
 from actions import formatting as fmt
 from actions.common import caller, db, latest_entity, say_not_registered, today
-from actions.db import orders
+from database import orders
 from actions.parsing import first_normalized, normalize_order_id
 
 

@@ -11,8 +11,8 @@ from rasa_sdk.executor import CollectingDispatcher
 
 from actions import formatting as fmt
 from actions.common import caller, db, say_not_registered, settings, today
-from actions.db import schedule
-from actions.db.clock import local_day_bounds
+from database import schedule
+from database.clock import local_day_bounds
 
 
 async def show_runs_page(

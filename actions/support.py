@@ -8,7 +8,7 @@ from rasa_sdk.events import EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions.common import db, settings
-from actions.db import handoffs
+from database import handoffs
 
 # Only a WhatsApp conversation can be paused and answered by staff; the REST channel and
 # `rasa shell` are local tools whose sender id is whatever the caller says.

@@ -23,10 +23,10 @@ from sanic.exceptions import PayloadTooLarge
 from sanic.request import Request, parse_multipart_form
 from sanic.response import HTTPResponse
 
-from actions.db.views import DocumentView
-from actions.document_files import KINDS, Refusal
-from actions.document_store import UnknownOrder, max_bytes, store_upload, store_url
-from actions.parsing import normalize_order_id
+from connectors.data.rows import ORDER_REF_MAX, REF
+from database.views import DocumentView
+from database.document_files import KINDS, Refusal
+from database.document_store import UnknownOrder, max_bytes, store_upload, store_url
 
 ENVELOPE_BYTES = 64 * 1024  # multipart boundaries and part headers around the file
 _REFUSAL_STATUS = {"file_too_large": 413, "unsupported_type": 415}
@@ -51,9 +51,10 @@ class UploadRequest:
 
 def target_of(order_ref: str, kind: str) -> tuple[str, str]:
     """Return (ORD-xxxxx, kind) from the path, or raise UploadError naming the bad part."""
-    ref = normalize_order_id(order_ref)
-    if ref is None or ref != order_ref.strip().upper():
-        raise UploadError(400, "invalid_order_ref", "order_ref must look like ORD-12345")
+    ref = order_ref.strip()
+    if len(ref) > ORDER_REF_MAX or not REF.fullmatch(ref):  # the data API's own rule for an order's ref
+        raise UploadError(400, "invalid_order_ref",
+                          f"order_ref must be 1 to {ORDER_REF_MAX} letters, digits, '.', '_' or '-'")
     if kind not in KINDS:
         raise UploadError(400, "invalid_kind", f"kind must be one of {', '.join(KINDS)}")
     return ref, kind

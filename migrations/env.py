@@ -5,11 +5,11 @@ from logging.config import fileConfig
 from alembic import context
 from sqlalchemy import create_engine, pool
 
-from actions.db.models import Base
+from database.models import Base
 from connectors.management.tables import metadata as management_metadata
 from connectors.whatsapp.tables import metadata as channel_metadata
 from connectors.staff.tables import metadata as staff_metadata
-from actions.db.session import database_url
+from database.session import database_url
 
 config = context.config
 

@@ -36,7 +36,7 @@ while IFS='=' read -r key value; do export "$key=$value"; done < <(bash scripts/
 export ACTION_ENDPOINT_URL="http://127.0.0.1:$ACTION_PORT/webhook"
 
 alembic upgrade head >"$LOGS/setup.log" 2>&1
-[ "${KEEP_DATA:-0}" = 1 ] || python -m actions.db.seed >>"$LOGS/setup.log" 2>&1
+[ "${KEEP_DATA:-0}" = 1 ] || python -m database.seed >>"$LOGS/setup.log" 2>&1
 
 source scripts/local_secrets.sh
 export WHATSAPP_MEDIA_DIR="${WHATSAPP_MEDIA_DIR:-$PWD/var/media}"

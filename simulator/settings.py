@@ -35,7 +35,7 @@ class DemoNumber:
         return {"wa_id": self.wa_id, "profile_name": self.profile_name, "label": self.label}
 
 
-# The seeded people (actions/db/seed.py): two customers, one staff member, and a stranger.
+# The seeded people (database/seed.py): two customers, one staff member, and a stranger.
 DEMO_NUMBERS = (
     DemoNumber("919800000001", "Asha Mehta", "Asha Traders"),
     DemoNumber("919800000002", "Ravi Kumar", "Bharat Textiles"),

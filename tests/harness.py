@@ -87,7 +87,7 @@ def prepare_database(db_url: str, log: Path) -> None:
     """Migrate and seed a fresh database with the demo data."""
     env = base_env(db_url)
     with open(log, "ab") as out:
-        for cmd in (["alembic", "upgrade", "head"], [sys.executable, "-m", "actions.db.seed"]):
+        for cmd in (["alembic", "upgrade", "head"], [sys.executable, "-m", "database.seed"]):
             subprocess.run(cmd, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, check=True)
 
 

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional, Sequence
 
-from actions.db.session import lock_for_write, sessions
+from database.session import lock_for_write, sessions
 from connectors.data.rows import KINDS, Kind, Problem, validate_each
 from connectors.data.store import WRITE_LOCK, apply
 

@@ -7,8 +7,8 @@ from typing import Any, Callable, Optional
 from sqlalchemy import select
 from sqlalchemy.sql import Select
 
-from actions.db.models import Company, Customer, DefectReport, Order, OrderEvent, ProductionRun
-from actions.db.session import sessions
+from database.models import Company, Customer, DefectReport, Order, OrderEvent, ProductionRun
+from database.session import sessions
 from connectors.data.rows import (CompanyRecord, ContactRecord, DefectRecord, OrderRecord, RunRecord, to_json)
 
 

@@ -12,10 +12,11 @@ from dataclasses import asdict, dataclass, fields
 from datetime import date, datetime, timedelta, timezone
 from typing import Any, Callable, Mapping, Optional, Sequence
 
-from actions.db.models import DEFECT_STATUSES, ORDER_STATUSES, ROLES, RUN_STATUSES
+from database.models import DEFECT_STATUSES, ORDER_STATUSES, ROLES, RUN_STATUSES
 
 MAX_ROWS = 1000  # per API request; a CSV import has no limit
 REF = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")  # no "/" or spaces: a ref is also a URL path segment
+ORDER_REF_MAX = 20
 WA_ID = re.compile(r"\+?([1-9][0-9]{6,14})")  # E.164 digits with country code, optional plus
 DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 DATE_TIME = re.compile(r"([0-9]{4}-[0-9]{2}-[0-9]{2})[T ]([0-9]{2}:[0-9]{2}(?::[0-9]{2}(?:\.[0-9]{1,6})?)?)"
@@ -234,7 +235,7 @@ CONTACTS = Kind("contacts", "wa_id", (
 ), ContactRecord)
 
 ORDERS = Kind("orders", "ref", (
-    Field("ref", _ref(20), True),
+    Field("ref", _ref(ORDER_REF_MAX), True),
     Field("company_ref", _ref(40), True),
     Field("contact_wa_id", _wa_id),
     Field("product", _text(120), True),
@@ -253,7 +254,7 @@ PRODUCTION_RUNS = Kind("production-runs", "ref", (
     Field("ref", _ref(40), True),
     Field("line", _text(40), True),
     Field("product", _text(120), True),
-    Field("order_ref", _ref(20)),
+    Field("order_ref", _ref(ORDER_REF_MAX)),
     Field("planned_qty", _integer(1), True),
     Field("done_qty", _integer(0), True),
     Field("starts_at", _date_time, True),
@@ -265,7 +266,7 @@ DEFECTS = Kind("defects", "ref", (
     Field("ref", _ref(20), True),
     Field("status", _one_of(DEFECT_STATUSES), True),
     Field("resolution", _text(2000, multiline=True)),
-    Field("order_ref", _ref(20)),
+    Field("order_ref", _ref(ORDER_REF_MAX)),
     Field("reporter_wa_id", _wa_id),
     Field("description", _text(2000, multiline=True)),
     Field("reported_at", _date_time),

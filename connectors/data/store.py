@@ -14,9 +14,9 @@ from typing import Any, Callable, Iterable, Optional, Sequence
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from actions.db.clock import utcnow
-from actions.db.models import Company, Customer, DefectReport, Order, OrderEvent, ProductionRun
-from actions.db.session import lock_for_write, sessions
+from database.clock import utcnow
+from database.models import Company, Customer, DefectReport, Order, OrderEvent, ProductionRun
+from database.session import lock_for_write, sessions
 from connectors.data.rows import (COMPANIES, CONTACTS, DEFECTS, ORDERS, PRODUCTION_RUNS, CompanyRecord,
                                   ContactRecord, DefectRecord, Kind, OrderRecord, Problem, Record, RunRecord)
 

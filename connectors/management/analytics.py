@@ -40,7 +40,7 @@ from typing import Any, Iterable, Mapping, Optional, Sequence
 from sqlalchemy import Column, Float, Integer, MetaData, String, Table, Text, create_engine, func, inspect, select
 from sqlalchemy.engine import Connection, Engine, make_url
 
-from actions.db.clock import assistant_timezone, to_naive_utc
+from database.clock import assistant_timezone, to_naive_utc
 from components.choices import CHOICE_INTENT, parse_choice
 from connectors.whatsapp.tables import inbound, outbox
 

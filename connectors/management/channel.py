@@ -26,8 +26,8 @@ from sanic.request import Request
 from sanic.response import HTTPResponse
 from sqlalchemy.exc import SQLAlchemyError
 
-from actions.db.clock import utcnow
-from actions.db.session import engine
+from database.clock import utcnow
+from database.session import engine
 from connectors.management import handoff, health, history, inputs, metrics, notify, outbound
 from connectors.management.config import ManagementConfig
 from connectors.management.inputs import BadRequest

@@ -1,6 +1,6 @@
 """Human handoff: which conversations a person has, staff replies, and handing back to the bot.
 
-The action server opens a handoff (actions/db/handoffs.py) when a customer asks for a person. From
+The action server opens a handoff (database/handoffs.py) when a customer asks for a person. From
 then on the WhatsApp worker asks `is_paused(wa_id)` before each Rasa turn: while it is True the
 message is stored and listed for staff, and the bot stays silent. Staff reply through the outbox
 (kind "staff"); a release by staff or after HANDOFF_IDLE_MINUTES without a message either way closes
@@ -19,9 +19,9 @@ from typing import Any, Optional
 
 from sqlalchemy import and_, exists, func, select, true, update
 
-from actions.db.clock import utcnow
-from actions.db.models import Customer, Handoff
-from actions.db.session import lock_for_write, sessions
+from database.clock import utcnow
+from database.models import Customer, Handoff
+from database.session import lock_for_write, sessions
 from connectors.management import outbound
 from connectors.whatsapp.outbox import OutboxItem, queue_rows
 from connectors.whatsapp.render import render_response

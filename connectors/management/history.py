@@ -11,8 +11,8 @@ from typing import Any, Optional
 
 from sqlalchemy import and_, false, func, or_, select, true
 
-from actions.db.models import Customer
-from actions.db.session import sessions
+from database.models import Customer
+from database.session import sessions
 from connectors.management.handoff import handoffs
 from connectors.management.inputs import encode_cursor
 from connectors.management.outbound import origin_of

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any, Mapping, Optional
 
-from actions.db.clock import to_naive_utc
+from database.clock import to_naive_utc
 
 TEXT_MAX = 4096  # Meta's text body limit; one message, never split
 TEMPLATE_NAME = re.compile(r"^[a-z0-9_]{1,512}$")  # Meta: lowercase letters, digits, underscores

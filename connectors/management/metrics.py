@@ -15,7 +15,7 @@ from typing import Iterable, Mapping, Sequence
 
 from sqlalchemy import func, select
 
-from actions.db.session import sessions
+from database.session import sessions
 from connectors.management.handoff import handoffs
 from connectors.management.tables import notifications
 from connectors.whatsapp.tables import inbound, outbox, statuses

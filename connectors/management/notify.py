@@ -19,10 +19,10 @@ from typing import Optional
 from sqlalchemy import exists, func, literal, null, select, union_all
 from sqlalchemy.orm import aliased
 
-from actions.db.clock import utcnow
-from actions.db.models import Customer, DefectReport, Order
-from actions.db.session import lock_for_write, sessions
-from actions.formatting import DEFECT_STATUS, ORDER_STATUS
+from database.clock import utcnow
+from database.models import Customer, DefectReport, Order
+from database.session import lock_for_write, sessions
+from database.statuses import DEFECT_STATUS, ORDER_STATUS
 from connectors.management import outbound
 from connectors.management.config import ManagementConfig
 from connectors.management.inputs import Template

@@ -16,8 +16,8 @@ from typing import AbstractSet, Any, Optional
 
 from sqlalchemy import select
 
-from actions.db.clock import utcnow
-from actions.db.session import sessions
+from database.clock import utcnow
+from database.session import sessions
 from connectors.management.inputs import SendRequest, Template
 from connectors.whatsapp import outbox as whatsapp_outbox
 from connectors.whatsapp.outbox import OutboxItem

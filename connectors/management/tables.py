@@ -3,14 +3,14 @@
 `notifications` remembers every (entity, ref, status) the scanner has seen: the first sighting of a
 record is its baseline (nothing is sent), and a status not seen before for a known record is a
 change, told to the customer once. The unique key makes "once" hold across scans, restarts and
-instances. Datetimes are naive UTC. Migration: 0004_management. (Handoffs live in actions/db/models.py
+instances. Datetimes are naive UTC. Migration: 0004_management. (Handoffs live in database/models.py
 because the action server writes them.)
 """
 from __future__ import annotations
 
 from sqlalchemy import Column, DateTime, Integer, MetaData, String, Table, UniqueConstraint
 
-from actions.db.models import NAMING_CONVENTION
+from database.models import NAMING_CONVENTION
 
 # baseline: first sighting; queued: message enqueued; not_notified: a change we do not announce;
 # skipped_*: a change we could not announce (opted out, window closed without a template, no number).

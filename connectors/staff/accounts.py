@@ -23,8 +23,8 @@ from typing import Optional, Sequence
 from sqlalchemy import delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
-from actions.db.clock import utcnow
-from actions.db.session import sessions
+from database.clock import utcnow
+from database.session import sessions
 from connectors.staff import audit, passwords
 from connectors.staff.tables import accounts, sessions as staff_sessions
 

@@ -12,8 +12,8 @@ from typing import Optional
 from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
-from actions.db.clock import utcnow
-from actions.db.session import sessions
+from database.clock import utcnow
+from database.session import sessions
 from connectors.staff.tables import audit
 
 ACTIONS = ("sign_in", "sign_out", "reply", "template", "take_over", "hand_back", "account_created",

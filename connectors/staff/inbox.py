@@ -12,9 +12,9 @@ from typing import Any, Optional
 
 from sqlalchemy import func, or_, select
 
-from actions.db.clock import utcnow
-from actions.db.models import Customer
-from actions.db.session import sessions
+from database.clock import utcnow
+from database.models import Customer
+from database.session import sessions
 from connectors.management.handoff import handoffs
 from connectors.management.outbound import contact_state, origin_of
 from connectors.staff import display

@@ -14,9 +14,9 @@ from typing import AbstractSet, Optional
 
 from sqlalchemy import insert, select, update
 
-from actions.db.clock import utcnow
-from actions.db.handoffs import request_handoff
-from actions.db.session import lock_for_write, sessions
+from database.clock import utcnow
+from database.handoffs import request_handoff
+from database.session import lock_for_write, sessions
 from connectors.management import handoff, outbound
 from connectors.management.inputs import Template
 from connectors.management.outbound import Refused

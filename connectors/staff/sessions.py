@@ -18,8 +18,8 @@ from typing import Optional
 
 from sqlalchemy import delete, insert, select
 
-from actions.db.clock import utcnow
-from actions.db.session import sessions
+from database.clock import utcnow
+from database.session import sessions
 from connectors.staff.tables import accounts, sessions as staff_sessions
 
 COOKIE = "staff_session"

@@ -16,8 +16,8 @@ from typing import Optional, Sequence
 
 from sqlalchemy import func, insert, select, update
 
-from actions.db.clock import utcnow
-from actions.db.session import lock_for_write, sessions
+from database.clock import utcnow
+from database.session import lock_for_write, sessions
 from connectors.staff import accounts, audit, passwords
 from connectors.staff.config import StaffConfig
 from connectors.staff.sessions import StaffSession, create_session, end_session

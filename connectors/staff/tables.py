@@ -11,7 +11,7 @@ from __future__ import annotations
 from sqlalchemy import (Boolean, Column, DateTime, ForeignKey, Index, Integer, MetaData, String, Table,
                         UniqueConstraint)
 
-from actions.db.models import NAMING_CONVENTION
+from database.models import NAMING_CONVENTION
 
 metadata = MetaData(naming_convention=NAMING_CONVENTION)
 

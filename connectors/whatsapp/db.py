@@ -1,6 +1,6 @@
 """Sessions for the channel's tables, with the durability each write needs.
 
-The business engine (actions/db/session.py) commits with SQLite's default `synchronous=FULL`: one
+The business engine (database/session.py) commits with SQLite's default `synchronous=FULL`: one
 fsync (about 1.6 ms here) per transaction. The channel writes a dozen small rows per message
 (claims, leases, outbox rows, wamids, statuses); only the raw delivery has to be on disk before
 Meta gets its 200. So on SQLite the channel keeps two pooled engines on the same file:
@@ -33,7 +33,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import QueuePool
 
-from actions.db.session import database_url, lock_for_write, sessions
+from database.session import database_url, lock_for_write, sessions
 
 POOL_SIZE = 8  # threads that write at once: the webhook, the workers and the heartbeat
 POOL_OVERFLOW = 32
@@ -159,7 +159,7 @@ def _sqlite_sessions(url: str, synchronous: str) -> sessionmaker:
                            max_overflow=POOL_OVERFLOW, connect_args={"check_same_thread": False})
 
     def tune(dbapi_connection: Any, _record: Any) -> None:
-        # As actions/db/session.py: BEGIN is ours (see _begin), WAL, foreign keys, wait for locks.
+        # As database/session.py: BEGIN is ours (see _begin), WAL, foreign keys, wait for locks.
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
         for pragma in ("journal_mode=WAL", "foreign_keys=ON", "busy_timeout=5000", f"synchronous={synchronous}"):

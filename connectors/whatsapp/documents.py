@@ -10,7 +10,7 @@ import hashlib
 from dataclasses import dataclass
 from typing import Any, Mapping
 
-from actions.document_store import resolve
+from database.document_store import resolve
 
 
 class DocumentUnavailable(Exception):

@@ -17,8 +17,8 @@ from typing import Any, Awaitable, BinaryIO, Callable, Mapping, Optional
 
 from rasa.shared.core.trackers import DialogueStateTracker
 
-from actions.db.clock import utcnow
-from actions.db.customers import find_customer
+from database.clock import utcnow
+from database.customers import find_customer
 from connectors.whatsapp import media_log
 from connectors.whatsapp.config import WhatsAppConfig
 from connectors.whatsapp.errors import GraphError

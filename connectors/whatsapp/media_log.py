@@ -9,7 +9,7 @@ from typing import Optional
 
 from sqlalchemy import func, select
 
-from actions.db.clock import utcnow
+from database.clock import utcnow
 from connectors.whatsapp.db import channel_sessions, insert_ignore, writing
 from connectors.whatsapp.tables import media
 

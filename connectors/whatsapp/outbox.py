@@ -20,7 +20,7 @@ from typing import Any, Callable, Optional, Sequence
 from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.orm import Session
 
-from actions.db.clock import utcnow
+from database.clock import utcnow
 from connectors.whatsapp.db import channel_sessions, insert_ignore, writing
 from connectors.whatsapp.render import render_response
 from connectors.whatsapp.tables import contacts, outbox

@@ -18,7 +18,7 @@ from typing import Callable, Iterator, Optional
 
 from sqlalchemy import Table, delete, select
 
-from actions.db.clock import utcnow
+from database.clock import utcnow
 from connectors.whatsapp.background import log_failure
 from connectors.whatsapp.config import WhatsAppConfig
 from connectors.whatsapp.db import writing

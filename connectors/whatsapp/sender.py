@@ -23,7 +23,7 @@ from typing import Any, Optional
 
 import aiohttp
 
-from actions.db.clock import utcnow
+from database.clock import utcnow
 from connectors.whatsapp import outbox
 from connectors.whatsapp.documents import DocumentUnavailable, read_upload
 from connectors.whatsapp.background import Leases, PollLoop

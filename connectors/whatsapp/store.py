@@ -14,7 +14,7 @@ from typing import Any, Callable, Iterable, Optional, Sequence
 from sqlalchemy import String, and_, bindparam, case, delete, func, insert, or_, select, update
 from sqlalchemy.orm import Session
 
-from actions.db.clock import utcnow
+from database.clock import utcnow
 from connectors.whatsapp.db import channel_sessions, insert_ignore, writing
 from connectors.whatsapp.outbox import TEMPLATE_KIND, TEMPLATE_SEQ, OutboxItem, queue_rows
 from connectors.whatsapp.tables import contacts, inbound, leases, outbox, statuses, webhooks

@@ -9,7 +9,7 @@ from __future__ import annotations
 from sqlalchemy import (JSON, BigInteger, Boolean, CheckConstraint, Column, DateTime, Index, Integer,
                         LargeBinary, MetaData, String, Table, Text, UniqueConstraint)
 
-from actions.db.models import NAMING_CONVENTION
+from database.models import NAMING_CONVENTION
 
 INBOUND_STATES = ("pending", "processing", "done", "expired", "ignored")
 OUTBOX_STATES = ("queued", "sending", "sent", "failed")

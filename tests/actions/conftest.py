@@ -10,9 +10,9 @@ import pytest
 from alembic import command
 from alembic.config import Config
 
-from actions.db.clock import local_today
-from actions.db.seed import seed
-from actions.db.session import reset_engine
+from database.clock import local_today
+from database.seed import seed
+from database.session import reset_engine
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 

@@ -7,7 +7,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from actions import formatting as fmt
-from actions.db.views import DefectView, OrderView, RunView
+from database.views import DefectView, OrderView, RunView
 
 TODAY = date(2026, 11, 24)  # a Tuesday
 IST = ZoneInfo("Asia/Kolkata")

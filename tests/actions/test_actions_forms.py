@@ -11,7 +11,7 @@ from rasa_sdk import Tracker
 from rasa_sdk.events import SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
-from actions.db.defects import count_defects, find_defect
+from database.defects import count_defects, find_defect
 from actions.forms import ActionAskDefectConfirmed, ActionSubmitDefect, ValidateDefectReportForm
 
 ROOT = Path(__file__).resolve().parents[2]

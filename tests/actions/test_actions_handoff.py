@@ -11,8 +11,8 @@ from rasa_sdk.events import SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 from sqlalchemy import select
 
-from actions.db.models import Handoff
-from actions.db.session import sessions
+from database.models import Handoff
+from database.session import sessions
 from actions.support import ActionRequestHandoff
 
 TRACKERS = Path(__file__).resolve().parents[1] / "fixtures" / "trackers"

@@ -9,18 +9,18 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import select
 
-from actions.db.clock import local_day_bounds
-from actions.db.customers import find_customer
-from actions.db.defects import count_defects, create_defect, defect_history, find_defect
-from actions.db.models import Base
+from database.clock import local_day_bounds
+from database.customers import find_customer
+from database.defects import count_defects, create_defect, defect_history, find_defect
+from database.models import Base
 from connectors.management.tables import metadata as management_metadata
 from connectors.whatsapp.tables import metadata as channel_metadata
 from connectors.staff.tables import metadata as staff_metadata
-from actions.db.orders import count_orders, find_order, recent_orders
-from actions.db.schedule import active_runs, runs_between
-from actions.db.seed import seed
-from actions.db.session import engine
-from actions.db.support import create_ticket
+from database.orders import count_orders, find_order, recent_orders
+from database.schedule import active_runs, runs_between
+from database.seed import seed
+from database.session import engine
+from database.support import create_ticket
 
 ASHA = "919800000001"
 BHARAT = "919800000002"
@@ -108,8 +108,8 @@ def test_hand_typed_refs_do_not_break_numbering(today):
     """Refs someone typed by hand (DEF-12a, DEF-X) are skipped: the next report still gets DEF-0004."""
     from sqlalchemy import update
 
-    from actions.db.models import DefectReport
-    from actions.db.session import sessions
+    from database.models import DefectReport
+    from database.session import sessions
 
     with sessions().begin() as session:
         ids = session.scalars(select(DefectReport.id).order_by(DefectReport.id)).all()

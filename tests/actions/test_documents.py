@@ -13,13 +13,13 @@ from rasa_sdk.events import SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 from sqlalchemy import func, select
 
-from actions.db.demo_documents import demo_pdf
-from actions.db.documents import find_document
-from actions.db.models import OrderDocument
-from actions.db.session import sessions
-from actions.document_files import (META_IMAGE_MAX_BYTES, CheckedFile, Refusal, check_file, check_url,
+from database.demo_documents import demo_pdf
+from database.documents import find_document
+from database.models import OrderDocument
+from database.session import sessions
+from database.document_files import (META_IMAGE_MAX_BYTES, CheckedFile, Refusal, check_file, check_url,
                                     normalize_kind, sanitize_filename)
-from actions.document_store import UnknownOrder, store_upload, store_url
+from database.document_store import UnknownOrder, store_upload, store_url
 from actions.documents import ActionSendDocument, ValidateDocumentForm, not_found_text
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -6,7 +6,7 @@ from datetime import date, datetime
 import pytest
 
 from actions import formatting as fmt
-from actions.db.views import OrderView
+from database.views import OrderView
 from actions.parsing import normalize_defect_id, normalize_order_id
 
 TODAY = date(2026, 11, 24)

@@ -12,7 +12,7 @@ from typing import Any, Iterator
 import pytest
 from sqlalchemy import create_engine, select
 
-from actions.db.clock import assistant_timezone, utcnow
+from database.clock import assistant_timezone, utcnow
 from connectors.management.analytics import compute
 from connectors.whatsapp.tables import outbox
 from tests.connectors.whatsapp_support import button_reply, delivery, list_reply, status, text

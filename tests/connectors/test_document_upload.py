@@ -16,9 +16,9 @@ import pytest_asyncio
 from PIL import Image
 from sanic import Blueprint, Sanic, response
 
-from actions.db.demo_documents import demo_pdf
-from actions.db.documents import find_document
-from actions.db.seed import seed
+from database.demo_documents import demo_pdf
+from database.documents import find_document
+from database.seed import seed
 from connectors.document_upload import UploadError, mount, parse_upload
 from tests.connectors.whatsapp_support import database  # noqa: F401
 
@@ -129,7 +129,7 @@ async def test_a_url_is_referenced_and_replaces_the_stored_file(api):
     ("orders/ORD-10002/documents/invoice", {"data": b"%PDF-1.4\n" + b"0" * 150_000}, 413, "file_too_large"),
     ("orders/ORD-99999/documents/invoice", {"data": PDF}, 404, "unknown_order"),
     ("orders/ORD-10002/documents/receipt", {"data": PDF}, 400, "invalid_kind"),
-    ("orders/10002/documents/invoice", {"data": PDF}, 400, "invalid_order_ref"),
+    ("orders/-10002/documents/invoice", {"data": PDF}, 400, "invalid_order_ref"),
     ("orders/ORD-10002/documents/invoice", {"json": {"url": "http://erp.example.com/a.pdf"}}, 400, "invalid_url"),
     ("orders/ORD-10002/documents/invoice", {"data": b"", "headers": {"Content-Type": "application/pdf"}}, 400,
      "empty_file"),

@@ -19,8 +19,8 @@ from schemathesis.config import SchemathesisConfig
 from schemathesis.specs.openapi.checks import (content_type_conformance, ignored_auth, negative_data_rejection,
                                                response_schema_conformance, status_code_conformance)
 
-from actions.db.seed import seed
-from actions.db.session import reset_engine
+from database.seed import seed
+from database.session import reset_engine
 from connectors.document_upload import mount
 from tests.connectors.test_document_upload import TOKEN, free_port, guard
 from tests.connectors.whatsapp_support import migrate

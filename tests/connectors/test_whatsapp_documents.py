@@ -8,8 +8,8 @@ import aiohttp
 import pytest
 from sqlalchemy import select
 
-from actions.db.demo_documents import demo_pdf
-from actions.db.session import sessions
+from database.demo_documents import demo_pdf
+from database.session import sessions
 from connectors.whatsapp.render import UPLOAD_KEY, render_response, with_media_id
 from connectors.whatsapp.tables import outbox
 from simulator.graph_rules import validate_message

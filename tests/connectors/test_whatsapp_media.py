@@ -22,8 +22,8 @@ from rasa.shared.core.events import ActiveLoop, SlotSet
 from rasa.shared.core.trackers import DialogueStateTracker
 from sanic import Sanic
 
-from actions.db.clock import utcnow
-from actions.db.seed import seed
+from database.clock import utcnow
+from database.seed import seed
 from connectors.whatsapp import media_log
 from connectors.whatsapp.config import MB, ConfigError, WhatsAppConfig
 from connectors.whatsapp.graph import GraphClient

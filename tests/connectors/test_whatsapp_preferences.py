@@ -9,7 +9,7 @@ from typing import Optional
 import pytest
 from sqlalchemy import select
 
-from actions.db.session import sessions
+from database.session import sessions
 from connectors.whatsapp.tables import contacts
 from tests.connectors.test_whatsapp_webhook import served  # noqa: F401 - the running channel
 from tests.connectors.whatsapp_support import database, delivery, text, variant  # noqa: F401

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, insert, select
 
-from actions.db.clock import utcnow
-from actions.db.session import sessions
+from database.clock import utcnow
+from database.session import sessions
 from connectors.whatsapp import media_log
 from connectors.whatsapp.config import WhatsAppConfig
 from connectors.whatsapp.retention import Removed, RetentionJob

@@ -7,8 +7,8 @@ from datetime import timedelta
 
 from sqlalchemy import func, select
 
-from actions.db.clock import utcnow
-from actions.db.session import sessions
+from database.clock import utcnow
+from database.session import sessions
 from connectors.whatsapp import outbox, store
 from connectors.whatsapp.outbox import OutboxItem
 from connectors.whatsapp.tables import contacts, inbound, webhooks

@@ -22,7 +22,7 @@ from rasa.shared.core.trackers import DialogueStateTracker
 from sanic import Sanic
 from sqlalchemy import func, select
 
-from actions.db.session import sessions
+from database.session import sessions
 from connectors.redact import mask_number
 from connectors.whatsapp import store
 from connectors.whatsapp.channel import WhatsAppInput

@@ -14,7 +14,7 @@ import pytest
 from alembic import command
 from alembic.config import Config
 
-from actions.db.session import reset_engine
+from database.session import reset_engine
 from connectors.whatsapp.db import reset_channel_engines
 from connectors.whatsapp.security import signature_for
 from tests.fakes.graph_state import DEFAULT_PHONE_NUMBER_ID

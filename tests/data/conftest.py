@@ -11,7 +11,7 @@ import pytest
 import pytest_asyncio
 from sanic import Sanic
 
-from actions.db.seed import seed
+from database.seed import seed
 from connectors.data.channel import DataInput
 from connectors.data.config import DataConfig
 from tests.connectors.whatsapp_support import database  # noqa: F401 - a fixture, used by seeded

@@ -7,10 +7,10 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
-from actions.db.customers import find_customer
-from actions.db.models import Company, Customer, DefectReport, Order, OrderEvent, ProductionRun
-from actions.db.orders import find_order, recent_orders
-from actions.db.session import sessions
+from database.customers import find_customer
+from database.models import Company, Customer, DefectReport, Order, OrderEvent, ProductionRun
+from database.orders import find_order, recent_orders
+from database.session import sessions
 from connectors.data.config import ConfigError, DataConfig
 from connectors.management import notify
 from tests.data.conftest import STAFF_TOKEN, TOKEN

@@ -6,10 +6,10 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
-from actions.db.customers import find_customer
-from actions.db.models import Company, Customer, DefectReport, Order, ProductionRun
-from actions.db.orders import recent_orders
-from actions.db.session import sessions
+from database.customers import find_customer
+from database.models import Company, Customer, DefectReport, Order, ProductionRun
+from database.orders import recent_orders
+from database.session import sessions
 from connectors.data import importer
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "import"
@@ -122,6 +122,6 @@ def test_the_command_imports_and_says_so(seeded, capsys):
 @pytest.fixture
 def seeded(database: str) -> str:
     """A fresh migrated SQLite file with the demo data."""
-    from actions.db.seed import seed
+    from database.seed import seed
     seed()
     return database

@@ -8,8 +8,8 @@ from alembic import command
 from alembic.config import Config
 from sqlalchemy import create_engine, text
 
-from actions.db.orders import recent_orders
-from actions.db.session import reset_engine
+from database.orders import recent_orders
+from database.session import reset_engine
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -7,8 +7,8 @@ import re
 import pytest
 from sqlalchemy import select
 
-from actions.db import defects, session
-from actions.db.models import SupportTicket
+from database import defects, session
+from database.models import SupportTicket
 
 ASHA = "919800000001"
 MAIN = ["Check Order Status", "Report Defect", "View Production Schedule", "Get Help & Support", "Back to Menu"]

@@ -8,7 +8,7 @@ from typing import Iterator
 
 import pytest
 
-from actions.db.demo_documents import demo_pdf
+from database.demo_documents import demo_pdf
 from tests.connectors.whatsapp_support import delivery, list_reply
 from tests.data.data_stack import DataStack, data_stack
 from tests.e2e.whatsapp_fixtures import WhatsAppStack, body_text, titles

@@ -22,9 +22,9 @@ from rasa.utils.endpoints import EndpointConfig
 from sanic import Sanic
 from sqlalchemy import insert, select
 
-from actions.db.clock import utcnow
-from actions.db.seed import seed
-from actions.db.session import sessions
+from database.clock import utcnow
+from database.seed import seed
+from database.session import sessions
 from connectors.management.channel import ManagementInput
 from connectors.management.config import ManagementConfig
 from connectors.whatsapp.tables import contacts, inbound, outbox

@@ -5,8 +5,8 @@ import json
 
 import pytest
 
-from actions.db.clock import utcnow
-from actions.db.handoffs import request_handoff
+from database.clock import utcnow
+from database.handoffs import request_handoff
 from connectors.management.inputs import MAX_JSON_DEPTH
 from tests.management.conftest import ASHA, add_contact, outbox_rows
 

@@ -6,10 +6,10 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select, update
 
-from actions.db.clock import utcnow
-from actions.db.handoffs import request_handoff
-from actions.db.models import Handoff
-from actions.db.session import sessions
+from database.clock import utcnow
+from database.handoffs import request_handoff
+from database.models import Handoff
+from database.session import sessions
 from connectors.management import handoff
 from connectors.management.handoff import RELEASE_NOTE, IdleHandBack, is_paused
 from tests.management.conftest import ASHA, RAVI, add_contact, add_inbound, outbox_rows

@@ -8,8 +8,8 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import insert
 
-from actions.db.clock import utcnow
-from actions.db.session import sessions
+from database.clock import utcnow
+from database.session import sessions
 from connectors.whatsapp.tables import statuses
 from tests.harness import free_port
 from tests.management.conftest import ASHA, AUTH, add_inbound, add_outbound

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from actions.db.clock import utcnow
+from database.clock import utcnow
 from tests.management.conftest import ASHA, RAVI, add_contact, add_inbound, add_outbound
 
 

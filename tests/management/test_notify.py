@@ -6,9 +6,9 @@ from typing import Optional
 
 from sqlalchemy import func, select, update
 
-from actions.db.clock import utcnow
-from actions.db.models import DefectReport, Order
-from actions.db.session import sessions
+from database.clock import utcnow
+from database.models import DefectReport, Order
+from database.session import sessions
 from connectors.management import outbound
 from connectors.management.config import ManagementConfig
 from connectors.management.notify import scan_once

@@ -5,7 +5,7 @@ from datetime import timedelta
 
 import pytest
 
-from actions.db.clock import utcnow
+from database.clock import utcnow
 from tests.management.conftest import ASHA, RAVI, add_contact, outbox_rows
 
 TEMPLATE = {"name": "order_update", "language": "en",

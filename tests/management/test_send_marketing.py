@@ -12,7 +12,7 @@ from typing import AsyncIterator
 import pytest
 import pytest_asyncio
 
-from actions.db.clock import utcnow
+from database.clock import utcnow
 from connectors.management.config import ConfigError, ManagementConfig
 from connectors.whatsapp import store
 from connectors.whatsapp.db import writing

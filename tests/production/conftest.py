@@ -16,9 +16,9 @@ from urllib.parse import quote
 import pytest
 from sqlalchemy import create_engine, text
 
-from actions.db.clock import local_today
-from actions.db.seed import seed
-from actions.db.session import reset_engine
+from database.clock import local_today
+from database.seed import seed
+from database.session import reset_engine
 from tests.connectors.whatsapp_support import migrate
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -19,7 +19,7 @@ import pytest
 from sqlalchemy import create_engine, func, select
 from sqlalchemy.orm import Session
 
-from actions.db.models import Customer, DefectReport, Order, OrderEvent, ProductionRun
+from database.models import Customer, DefectReport, Order, OrderEvent, ProductionRun
 from tests.harness import ROOT, Stack, keep_logs, running_stack
 
 NOT_REGISTERED = "This number isn't registered with us"

@@ -18,7 +18,7 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import func, select
 
-from actions.db.session import sessions
+from database.session import sessions
 from connectors.whatsapp import outbox, store
 from connectors.whatsapp.outbox import OutboxItem
 from connectors.whatsapp.tables import inbound, statuses, webhooks

@@ -8,9 +8,9 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 from sqlalchemy import update
 
-from actions.db.clock import utcnow
-from actions.db.handoffs import request_handoff
-from actions.db.session import sessions
+from database.clock import utcnow
+from database.handoffs import request_handoff
+from database.session import sessions
 from connectors.management.handoff import handoffs
 from connectors.management.outbound import Refused
 from connectors.staff import accounts, replies

@@ -7,7 +7,7 @@ import sys
 
 from sqlalchemy import select
 
-from actions.db.session import sessions
+from database.session import sessions
 from connectors.staff import accounts, passwords
 from connectors.staff.tables import accounts as accounts_table, audit
 from tests.harness import ROOT

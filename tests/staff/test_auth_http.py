@@ -10,8 +10,8 @@ import pytest
 from argon2 import PasswordHasher
 from sqlalchemy import insert, select, update
 
-from actions.db.clock import utcnow
-from actions.db.session import sessions
+from database.clock import utcnow
+from database.session import sessions
 from connectors.staff.config import StaffConfig
 from connectors.staff import accounts, passwords
 from connectors.staff.tables import accounts as accounts_table, audit, login_attempts, sessions as staff_sessions

@@ -10,9 +10,9 @@ import aiohttp
 import pytest
 from sqlalchemy import select, update
 
-from actions.db.clock import utcnow
-from actions.db.handoffs import request_handoff
-from actions.db.session import sessions
+from database.clock import utcnow
+from database.handoffs import request_handoff
+from database.session import sessions
 from connectors.management.handoff import RELEASE_NOTE, is_paused
 from connectors.management.outbound import Refused
 from connectors.staff import inbox, replies

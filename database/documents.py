@@ -6,12 +6,12 @@ from typing import Optional
 
 from sqlalchemy import select
 
-from actions.db.access import visible_to
-from actions.db.clock import utcnow
-from actions.db.models import Order, OrderDocument
-from actions.db.session import lock_for_write, sessions
-from actions.db.views import DocumentView
-from actions.document_files import CheckedFile
+from database.access import visible_to
+from database.clock import utcnow
+from database.models import Order, OrderDocument
+from database.session import lock_for_write, sessions
+from database.views import DocumentView
+from database.document_files import CheckedFile
 
 
 def _to_view(document: OrderDocument, order_ref: str) -> DocumentView:

@@ -12,10 +12,10 @@ import uuid
 from pathlib import Path
 from typing import Optional, Union
 
-from actions.db import documents
-from actions.db.session import PROJECT_ROOT
-from actions.db.views import DocumentView
-from actions.document_files import CheckedFile, Refusal, check_file, check_url, max_bytes_setting
+from database import documents
+from database.session import PROJECT_ROOT
+from database.views import DocumentView
+from database.document_files import CheckedFile, Refusal, check_file, check_url, max_bytes_setting
 
 
 class UnknownOrder(LookupError):

@@ -6,7 +6,7 @@ from sqlalchemy import or_, select
 from sqlalchemy.orm import aliased
 from sqlalchemy.sql.elements import ColumnElement
 
-from actions.db.models import Customer
+from database.models import Customer
 
 
 def visible_to(wa_id: str, owner_company_id: ColumnElement) -> ColumnElement:

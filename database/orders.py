@@ -5,10 +5,10 @@ from __future__ import annotations
 from sqlalchemy import func, select
 from sqlalchemy.sql import Select
 
-from actions.db.access import visible_to
-from actions.db.models import Company, Order, OrderEvent
-from actions.db.session import sessions
-from actions.db.views import OrderView
+from database.access import visible_to
+from database.models import Company, Order, OrderEvent
+from database.session import sessions
+from database.views import OrderView
 
 
 def _latest_event(column):

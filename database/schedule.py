@@ -7,11 +7,11 @@ from datetime import datetime
 from sqlalchemy import or_, select
 from sqlalchemy.sql import Select
 
-from actions.db.access import visible_to
-from actions.db.clock import to_naive_utc
-from actions.db.models import Order, ProductionRun
-from actions.db.session import sessions
-from actions.db.views import RunView
+from database.access import visible_to
+from database.clock import to_naive_utc
+from database.models import Order, ProductionRun
+from database.session import sessions
+from database.views import RunView
 
 
 def _visible_runs(wa_id: str) -> Select:

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
-from actions.db.clock import utcnow
-from actions.db.models import Customer, SupportTicket
-from actions.db.refs import next_ref, retry_on_clash
-from actions.db.session import lock_for_write, sessions
-from actions.db.views import TicketView
+from database.clock import utcnow
+from database.models import Customer, SupportTicket
+from database.refs import next_ref, retry_on_clash
+from database.session import lock_for_write, sessions
+from database.views import TicketView
 
 
 def create_ticket(wa_id: str, description: str) -> TicketView:

@@ -7,9 +7,9 @@ from typing import Optional
 from sqlalchemy import insert, update
 from sqlalchemy.exc import IntegrityError
 
-from actions.db.clock import utcnow
-from actions.db.models import Handoff
-from actions.db.session import sessions
+from database.clock import utcnow
+from database.models import Handoff
+from database.session import sessions
 
 
 def request_handoff(wa_id: str, now: Optional[datetime] = None) -> bool:

@@ -1,4 +1,4 @@
-"""Demo data, dated relative to the day it runs: python -m actions.db.seed
+"""Demo data, dated relative to the day it runs: python -m database.seed
 
 Seeding resets the business tables to exactly this demo set, so running it twice
 leaves the same rows. Point DATABASE_URL at a demo database only. The rows go through the
@@ -16,9 +16,9 @@ from typing import Any
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
 
-from actions.db.clock import local_to_utc, local_today, utcnow
-from actions.db.demo_documents import demo_documents
-from actions.db.models import (
+from database.clock import local_to_utc, local_today, utcnow
+from database.demo_documents import demo_documents
+from database.models import (
     Company,
     Customer,
     DefectReport,
@@ -28,7 +28,7 @@ from actions.db.models import (
     ProductionRun,
     SupportTicket,
 )
-from actions.db.session import lock_for_write, sessions
+from database.session import lock_for_write, sessions
 
 # Children first, so foreign keys never point at a deleted row.
 TABLES = (OrderDocument, OrderEvent, DefectReport, ProductionRun, SupportTicket, Order, Customer, Company)

@@ -12,9 +12,9 @@ from PIL import Image, ImageDraw, ImageFont
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from actions.db.models import Order, OrderDocument
-from actions.document_files import check_file, kind_label
-from actions.document_store import write_file
+from database.models import Order, OrderDocument
+from database.document_files import check_file, kind_label
+from database.document_store import write_file
 
 DEMO_DOCUMENTS = (("ORD-10001", "invoice"), ("ORD-10001", "packing_list"))
 _EPOCH = time.gmtime(0)

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
-from actions.db.models import Customer
-from actions.db.session import sessions
-from actions.db.views import CustomerView
+from database.models import Customer
+from database.session import sessions
+from database.views import CustomerView
 
 
 def find_customer(wa_id: str) -> CustomerView | None:

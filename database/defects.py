@@ -5,12 +5,12 @@ from __future__ import annotations
 from sqlalchemy import func, select
 from sqlalchemy.sql import Select
 
-from actions.db.access import visible_to
-from actions.db.clock import utcnow
-from actions.db.models import Customer, DefectReport, Order
-from actions.db.refs import next_ref, retry_on_clash
-from actions.db.session import lock_for_write, sessions
-from actions.db.views import DefectView
+from database.access import visible_to
+from database.clock import utcnow
+from database.models import Customer, DefectReport, Order
+from database.refs import next_ref, retry_on_clash
+from database.session import lock_for_write, sessions
+from database.views import DefectView
 
 
 def _visible_defects(wa_id: str) -> Select:

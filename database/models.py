@@ -23,7 +23,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import declarative_base, relationship
 
-from actions.db.clock import utcnow
+from database.clock import utcnow
 
 # Named constraints keep future SQLite batch migrations able to drop them.
 NAMING_CONVENTION = {
