@@ -56,11 +56,11 @@ async def type_message(page: Page, text: str) -> None:
 
 @pytest.mark.asyncio
 async def test_page_shows_the_business_and_the_demo_numbers(page: Page) -> None:
-    """The header names the business and the picker offers both customers, staff and a stranger."""
+    """The header names the business and the picker offers both customers, staff, a stranger and any other number."""
     await expect(page.locator("[data-testid=business-name]")).to_have_text("ACME Manufacturing")
     options = await page.locator("[data-testid=number-picker] option").all_inner_texts()
     assert options == ["Asha Mehta · Asha Traders", "Ravi Kumar · Bharat Textiles", "Priya Shah · staff",
-                       "Neha Joshi · unregistered"]
+                       "Neha Joshi · unregistered", "Another number…"]
     await choose(page, "919800000099")
     await expect(page.locator("[data-testid=my-number]")).to_have_text("+91 98000 00099")
 
