@@ -19,7 +19,7 @@ sys.path.insert(0, str(ROOT))
 
 from scripts.heldout import ASKED, UNDERSTOOD, WRONG, Thresholds, outcome_with, parse_all, tally  # noqa: E402
 
-INTENT = (0.3, 0.4, 0.45, 0.5, 0.55, 0.6, 0.65, 0.7, 0.8)
+INTENT = (0.1, 0.15, 0.2, 0.25, 0.3, 0.35, 0.4, 0.45, 0.5, 0.55, 0.6, 0.65, 0.7, 0.8)
 AMBIGUITY = (0.0, 0.05, 0.1, 0.15, 0.2, 0.25, 0.3)
 FAQ = (0.0, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8)
 WRONG_COST = 3.0
