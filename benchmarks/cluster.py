@@ -1,39 +1,44 @@
-"""Benchmark the production configuration with 1 and 2 `rasa run` instances (not a test; prints a table).
+"""Benchmark the production configuration with 1, 2 and 4 `rasa run` processes (not a test; prints tables).
 
-Run: .venv/bin/python benchmarks/cluster.py [--quick] [--counts 1000,10000] [--instances 1,2]
+Run: .venv/bin/python benchmarks/cluster.py [--messages 1000,10000] [--processes 1,2,4] [--time-limit 3600]
+     .venv/bin/python benchmarks/cluster.py --quick      (200 messages, 1 and 2 processes: a few minutes)
 
-Each run (instances x messages) starts the production configuration afresh with
-scripts/run_cluster.sh (PostgreSQL, Redis and nginx from scripts/services.sh, the action server,
-RASA_PORTS instances behind nginx), with the channel's Graph API pointed at the Graph stand-in of
-benchmarks/whatsapp.py in its own process (its /_bench/arrivals feed says when each reply arrived)
-and fresh secrets passed in the environment. Everything listens on 127.0.0.1. Before each run the
-channel's tables and the tracker store are emptied and run_cluster.sh re-seeds the business data,
-so every run starts from the same state; every sender is a new unregistered number saying "hi"
-(a session start, a greeting and the main menu: two WhatsApp messages per turn).
+Each run (processes x messages) starts the production configuration afresh with
+scripts/run_cluster.sh: the action server and RASA_PORTS `rasa run` processes with the PostgreSQL
+tracker store, the Redis lock store and the PostgreSQL business/channel database, behind nginx.
+PostgreSQL, Redis and nginx are this benchmark's own (scripts/services.sh with SERVICES_DIR
+var/bench-services and free ports), started once and stopped at the end. The channel's Graph API
+is the stand-in of benchmarks/whatsapp.py in its own process (its /_bench/arrivals feed says when
+each reply arrived); secrets are fresh and travel in the environment. Everything listens on
+127.0.0.1. Before each run the channel's tables and the tracker store are emptied and
+run_cluster.sh re-seeds the business data, so every run starts from the same state. Every sender
+is a new unregistered number saying "hi" (a session start, a greeting and the main menu: two
+WhatsApp messages per turn).
 
   ack        signed deliveries POSTed to nginx at a fixed rate (--rate, 200/s), one message each;
              time from sending the POST to reading its 200
-  reply      time from sending the POST to the stand-in receiving the turn's first message; when
-             the rate offered is above what the instances answer, this is mostly time in the queue,
-             so it grows with the number of messages
+  reply      first reply per message: time from sending the POST to the stand-in receiving the
+             turn's first message. With more offered than the processes answer, this is mostly
+             time in the queue, so it grows with the number of messages
   turns/s    turns answered (second message at the stand-in) per second between the 10% and 90%
              completion marks
-  answered   turns answered / offered when the backlog drained, or when nothing was answered for
-             --stall seconds, or after --drain-timeout
+  answered   turns answered / offered when the backlog drained, nothing was answered for --stall
+             seconds, or the time limit came; reply percentiles are over every message offered, so
+             one that falls on an unanswered message shows as "> the time the run waited"
   duplicates messages at the stand-in beyond the two a turn has, summed over the run's senders
   non-200    acks that were not 200 (0: no answer within 120 s or the connection failed)
 
-The runs share the machine's CPUs with PostgreSQL, nginx, the stand-in and this load generator.
-Services that were already up are left up; services this script started are stopped on exit
-(also on Ctrl-C). `--private-services` runs its own PostgreSQL/Redis/nginx under var/bench-services
-on free ports (scripts/services.sh SERVICES_DIR) instead of the shared var/services set, whose nginx
-another cluster may repoint mid-run (a run that saw that is flagged as not valid).
+Runs go by message count, then by processes (1,000 x 1, 2, 4, then 10,000 x 1, 2, 4), so a time
+limit cuts the largest runs. --time-limit bounds the whole benchmark: no run starts with less than
+--min-run seconds left, and a run's drain stops at the limit. The runs share the machine's CPUs
+with PostgreSQL, Redis, nginx, the action server, the stand-in and this load generator.
 Logs: var/cluster/ (run_cluster.sh) and var/cluster/bench-*.log (this script).
 """
 from __future__ import annotations
 
 import argparse
 import asyncio
+import math
 import os
 import secrets
 import signal
@@ -56,6 +61,7 @@ from tests.harness import free_port, wait_http  # noqa: E402
 
 LOGS = ROOT / "var" / "cluster"
 SERVICES = ROOT / "scripts" / "services.sh"
+SERVICES_DIR = ROOT / "var" / "bench-services"
 RUN_CLUSTER = ROOT / "scripts" / "run_cluster.sh"
 TOKEN_VAR = "BENCH_GRAPH_TOKEN"  # the stand-in's token travels in the environment, not in argv
 
@@ -83,12 +89,6 @@ class ClusterBench(Bench):
 
 # --- services and the cluster, driven through the project's scripts ----------------------------------
 
-def services_up(env: dict[str, str]) -> bool:
-    """Return whether any of PostgreSQL, Redis or nginx already answers (then it is not ours to stop)."""
-    out = subprocess.run(["bash", str(SERVICES), "status"], cwd=ROOT, env=env, capture_output=True, text=True)
-    return any(line.endswith(" up") or ": up " in line for line in out.stdout.splitlines())
-
-
 def start_services(env: dict[str, str]) -> dict[str, str]:
     """Start (or reconfigure) the services for env's RASA_PORTS; return the URLs they print."""
     out = subprocess.run(["bash", str(SERVICES), "start"], cwd=ROOT, env=env, capture_output=True, text=True,
@@ -99,7 +99,7 @@ def start_services(env: dict[str, str]) -> dict[str, str]:
 
 
 def stop_services(env: dict[str, str]) -> None:
-    """Stop PostgreSQL, Redis and nginx."""
+    """Stop this benchmark's PostgreSQL, Redis and nginx."""
     subprocess.run(["bash", str(SERVICES), "stop"], cwd=ROOT, env=env, capture_output=True, timeout=120)
 
 
@@ -121,20 +121,6 @@ def empty_stores(urls: dict[str, str]) -> None:
                     connection.execute(text(f"TRUNCATE {', '.join(present)} RESTART IDENTITY CASCADE"))
         finally:
             engine.dispose()
-
-
-def nginx_dir(env: dict[str, str]) -> Path:
-    """Return the directory of the nginx that scripts/services.sh runs for env (SERVICES_DIR)."""
-    return Path(env.get("SERVICES_DIR") or ROOT / "var" / "services") / "nginx"
-
-
-def nginx_upstreams(env: dict[str, str]) -> set[int]:
-    """Return the ports nginx balances across now (scripts/services.sh writes them into its config)."""
-    conf = nginx_dir(env) / "nginx.conf"
-    if not conf.exists():
-        return set()
-    return {int(line.split("127.0.0.1:", 1)[1].split()[0].rstrip(";"))
-            for line in conf.read_text().splitlines() if line.strip().startswith("server 127.0.0.1:")}
 
 
 def start_graph(port: int, token: str, log: Path) -> subprocess.Popen:
@@ -187,8 +173,11 @@ def stop_process(proc: Optional[subprocess.Popen], grace: float = 60.0) -> None:
 
 # --- one measured run --------------------------------------------------------------------------------
 
-async def drain(bench: Bench, users: list[str], timeout: float, stall: float) -> int:
-    """Wait until every user got a whole turn, nothing new for stall seconds, or timeout; return how many."""
+async def drain(bench: Bench, users: list[str], timeout: float, stall: float) -> tuple[int, str]:
+    """Wait until every user got a whole turn, nothing new for stall seconds, or timeout.
+
+    Return how many users got a whole turn and why the wait ended ("drained", "stalled", "time limit").
+    """
     start = time.monotonic()
     best, progressed, reported = -1, start, start
     while True:
@@ -200,8 +189,12 @@ async def drain(bench: Bench, users: list[str], timeout: float, stall: float) ->
         if now - reported >= 15:
             print(f"  answered {done}/{len(users)}", file=sys.stderr, flush=True)
             reported = now
-        if done == len(users) or now - start > timeout or now - progressed > stall:
-            return done
+        if done == len(users):
+            return done, "drained"
+        if now - progressed > stall:
+            return done, "stalled"
+        if now - start > timeout:
+            return done, "time limit"
         await asyncio.sleep(0.5)
 
 
@@ -219,14 +212,14 @@ def upstream_counts(access_log: Path, offset: int) -> dict[str, int]:
     return counts
 
 
-async def measure(cluster: Cluster, count: int, rate: float, prefix: str, args: argparse.Namespace,
-                  access_log: Path) -> dict[str, Any]:
-    """Warm up, offer count deliveries through nginx at rate and drain; return the run's figures."""
+async def measure(cluster: Cluster, count: int, prefix: str, args: argparse.Namespace, access_log: Path,
+                  deadline: float) -> dict[str, Any]:
+    """Warm up, offer count deliveries through nginx at args.rate, drain until deadline; return the figures."""
     connector = aiohttp.TCPConnector(limit=256)
     timeout = aiohttp.ClientTimeout(total=120)
     async with aiohttp.ClientSession(connector=connector, timeout=timeout) as http:
         bench = ClusterBench(cluster.nginx_url, cluster.graph_url, cluster.app_secret, http)
-        warm = senders("9" + prefix, 10 * len(cluster.rasa_ports))
+        warm = senders("9" + prefix, 10 * len(cluster.rasa_ports))  # nginx spreads them over every process
         for n, user in enumerate(warm):
             raw = delivery_bytes(user, n)
             await bench.post(raw, bench.signed(raw))
@@ -238,9 +231,11 @@ async def measure(cluster: Cluster, count: int, rate: float, prefix: str, args: 
         bodies = [delivery_bytes(u, n) for n, u in enumerate(users)]
         log_offset = access_log.stat().st_size if access_log.exists() else 0
         started = time.time()
-        posts = await offer(bench, bodies, rate)
+        posts = await offer(bench, bodies, args.rate)
         offered_for = time.time() - started
-        answered = await drain(bench, users, args.drain_timeout, args.stall)
+        drain_timeout = min(args.drain_timeout, deadline - time.monotonic())
+        answered, ended = await drain(bench, users, max(drain_timeout, 0.0), args.stall)
+        waited = time.time() - started
         await asyncio.sleep(2.0)  # a late duplicate would arrive now
         await bench.poll()
 
@@ -251,90 +246,105 @@ async def measure(cluster: Cluster, count: int, rate: float, prefix: str, args: 
         "reply": [(bench.first[u] - sent) * 1000 for u, (sent, _, _) in zip(users, posts) if u in bench.first],
         "rate": steady_rate(done),
         "answered": answered,
+        "ended": ended,
         "count": count,
         "duplicates": sum(max(0, bench.last.get(u, (0, 0))[0] - REPLIES_PER_TURN) for u in users),
         "offered_for": offered_for,
+        "waited": waited,
         "drained_in": (max(done) - started) if done else float("nan"),
         "upstreams": upstream_counts(access_log, log_offset),
     }
 
 
-def run_once(instances: int, count: int, index: int, args: argparse.Namespace, base_env: dict[str, str]) -> dict:
-    """Start a fresh cluster with instances `rasa run`s, measure count messages, stop it."""
-    rasa_ports = tuple(free_port() for _ in range(instances))
+def run_once(processes: int, count: int, index: int, args: argparse.Namespace, base_env: dict[str, str],
+             urls: dict[str, str], deadline: float) -> dict:
+    """Start a fresh cluster with `processes` `rasa run`s, measure count messages, stop it."""
+    rasa_ports = tuple(free_port() for _ in range(processes))
     graph_port = free_port()
     token, app_secret, verify = (secrets.token_hex(24) for _ in range(3))
     env = {**base_env, "RASA_PORTS": " ".join(map(str, rasa_ports)), "KEEP_SERVICES": "1",
-           "ACTION_PORT": str(free_port()), "SIM_PORT": str(free_port()), "NGINX_PORT": str(args.nginx_port)}
+           "ACTION_PORT": str(free_port()), "SIM_PORT": str(free_port())}
     env.pop("KEEP_DATA", None)  # run_cluster.sh re-seeds the business data
     env.update({
         "WHATSAPP_PHONE_NUMBER_ID": PHONE_NUMBER_ID, "WHATSAPP_BUSINESS_ACCOUNT_ID": WABA_ID,
         "WHATSAPP_API_TOKEN": token, "WHATSAPP_APP_SECRET": app_secret, "WHATSAPP_WEBHOOK_VERIFY_TOKEN": verify,
         "WHATSAPP_GRAPH_API_URL": f"http://127.0.0.1:{graph_port}", "WHATSAPP_MAX_MPS": str(args.max_mps),
     })
-    tag = f"{instances}x{count}"
+    tag = f"{processes}x{count}"
     print(f"run {tag}: starting (rasa {' '.join(map(str, rasa_ports))})", file=sys.stderr, flush=True)
     began = time.monotonic()
-    urls = start_services(env)  # reconfigures nginx for these RASA_PORTS if it is already up
     empty_stores(urls)
     graph = cluster = None
     try:
         graph = start_graph(graph_port, token, LOGS / f"bench-graph-{tag}.log")
-        cluster = start_cluster(env, LOGS / f"bench-cluster-{tag}.log", args.start_timeout)
-        if nginx_upstreams(env) != set(rasa_ports):  # someone else pointed the shared nginx elsewhere
-            print(f"run {tag}: nginx balanced {sorted(nginx_upstreams(env))}; pointing it back", file=sys.stderr)
-            start_services(env)
+        # run_cluster.sh calls services.sh start, which points nginx at this run's RASA_PORTS
+        cluster = start_cluster(env, LOGS / f"bench-cluster-{tag}.log",
+                                min(args.start_timeout, max(deadline - time.monotonic(), 1.0)))
         up_in = time.monotonic() - began
         print(f"run {tag}: up in {up_in:.0f} s; offering {count} at {args.rate:g}/s", file=sys.stderr, flush=True)
         figures = asyncio.run(measure(
-            Cluster(f"http://127.0.0.1:{args.nginx_port}", f"http://127.0.0.1:{graph_port}", app_secret, rasa_ports),
-            count, args.rate, f"{instances}{index:02d}", args, nginx_dir(env) / "access.log"))
+            Cluster(f"http://127.0.0.1:{env['NGINX_PORT']}", f"http://127.0.0.1:{graph_port}", app_secret,
+                    rasa_ports),
+            count, f"{processes}{index:02d}", args, SERVICES_DIR / "nginx" / "access.log", deadline))
     finally:
         stop_process(cluster)
         stop_process(graph, grace=10)
-    figures.update(instances=instances, rasa_ports=rasa_ports, up_in=up_in, took=time.monotonic() - began)
-    print(f"run {tag}: done in {figures['took']:.0f} s", file=sys.stderr, flush=True)
+    figures.update(processes=processes, rasa_ports=rasa_ports, up_in=up_in, took=time.monotonic() - began)
+    print(f"run {tag}: {figures['ended']}, {figures['answered']}/{count} answered, done in {figures['took']:.0f} s",
+          file=sys.stderr, flush=True)
     return figures
 
 
 # --- output ------------------------------------------------------------------------------------------
 
 def table(results: list[dict]) -> list[str]:
-    """Return the markdown table and the growth lines."""
-    lines = ["| instances | messages | ack p50 | ack p99 | reply p50 | reply p99 | turns/s | answered | duplicates "
+    """Return the per-run table, the turns/s by processes and the latency growth lines."""
+    lines = ["| processes | messages | turns/s | reply p50 | reply p99 | ack p50 | ack p99 | answered | duplicates "
              "| non-200 |", "|---|---|---|---|---|---|---|---|---|---|"]
     for r in results:
+        cut = "" if r["ended"] == "drained" else f" ({r['ended']})"
         lines.append(
-            f"| {r['instances']} | {r['count']:,} | {pct(r['ack'], 50):.1f} ms | {pct(r['ack'], 99):.1f} ms "
-            f"| {ms(pct(r['reply'], 50))} | {ms(pct(r['reply'], 99))} | {r['rate']:.1f} "
-            f"| {r['answered']:,}/{r['count']:,} | {r['duplicates']} | {r['non_200']} |")
+            f"| {r['processes']} | {r['count']:,} | {r['rate']:.1f} | {reply(r, 50)} "
+            f"| {reply(r, 99)} | {pct(r['ack'], 50):.1f} ms | {pct(r['ack'], 99):.1f} ms "
+            f"| {r['answered']:,}/{r['count']:,}{cut} | {r['duplicates']} | {r['non_200']} |")
     lines.append("")
+    by = {(r["processes"], r["count"]): r for r in results}
+    counts = sorted({r["count"] for r in results})
+    processes = sorted({r["processes"] for r in results})
+    for count in counts:
+        row = [(n, by[n, count]["rate"]) for n in processes if (n, count) in by]
+        base = dict(row).get(1)
+        parts = [f"{n}: {rate:.1f}" + (f" (x{ratio(rate, base)})" if base and n != 1 else "") for n, rate in row]
+        lines.append(f"- turns/s by processes at {count:,} messages: {', '.join(parts)}")
+    for n in processes:
+        have = [c for c in counts if (n, c) in by]
+        if len(have) > 1:
+            a, b = by[n, have[0]], by[n, have[-1]]
+            lines.append(f"- reply latency, {n} process(es), {have[0]:,} -> {have[-1]:,} messages: "
+                         f"p50 {reply(a, 50)} -> {reply(b, 50)} (x{ratio(reply_pct(b, 50), reply_pct(a, 50))}), "
+                         f"p99 {reply(a, 99)} -> {reply(b, 99)} (x{ratio(reply_pct(b, 99), reply_pct(a, 99))})")
     for r in results:
         split = ", ".join(f"{n} to {u}" for u, n in sorted(r["upstreams"].items())) or "no access log"
-        ours = {f"127.0.0.1:{port}" for port in r["rasa_ports"]}
-        foreign = sum(n for u, n in r["upstreams"].items() if u.startswith("127.0.0.1:") and u not in ours)
-        if foreign:
-            lines.append(f"- WARNING {r['instances']} x {r['count']:,}: nginx sent {foreign} webhook POSTs to "
-                         f"instances that are not this run's (another cluster reconfigured the shared nginx "
-                         f"during the run): this row is not valid")
-        lines.append(f"- {r['instances']} x {r['count']:,}: offered in {r['offered_for']:.1f} s, last turn answered "
-                     f"{r['drained_in']:.1f} s after the first POST; nginx sent {split}; cluster up in "
+        lines.append(f"- {r['processes']} x {r['count']:,}: offered in {r['offered_for']:.1f} s, last turn "
+                     f"answered {r['drained_in']:.1f} s after the first POST; nginx sent {split}; cluster up in "
                      f"{r['up_in']:.0f} s, run took {r['took']:.0f} s")
-    by = {(r["instances"], r["count"]): r for r in results}
-    counts = sorted({r["count"] for r in results})
-    for instances in sorted({r["instances"] for r in results}):
-        if len(counts) > 1 and (instances, counts[0]) in by and (instances, counts[-1]) in by:
-            a, b = by[instances, counts[0]], by[instances, counts[-1]]
-            lines.append(f"- growth {counts[0]:,} -> {counts[-1]:,} messages, {instances} instance(s): "
-                         f"ack p99 x{ratio(pct(b['ack'], 99), pct(a['ack'], 99))}, "
-                         f"reply p50 x{ratio(pct(b['reply'], 50), pct(a['reply'], 50))}, "
-                         f"reply p99 x{ratio(pct(b['reply'], 99), pct(a['reply'], 99))}, "
-                         f"turns/s x{ratio(b['rate'], a['rate'])}")
-    for count in counts:
-        if (1, count) in by and (2, count) in by:
-            lines.append(f"- 2 instances / 1 instance at {count:,} messages: turns/s "
-                         f"x{ratio(by[2, count]['rate'], by[1, count]['rate'])}")
     return lines
+
+
+def reply_pct(run: dict, q: float) -> float:
+    """Return the q-th percentile (nearest rank) of first-reply latency over every message offered.
+
+    A message without a reply counts as slower than all the others (inf when the rank falls on one).
+    """
+    values = sorted(run["reply"])
+    rank = max(1, math.ceil(q / 100 * run["count"]))
+    return values[rank - 1] if rank <= len(values) else math.inf
+
+
+def reply(run: dict, q: float) -> str:
+    """Format reply_pct; a rank that no reply reached shows as more than the time the run waited."""
+    value = reply_pct(run, q)
+    return ms(value) if value < math.inf else f"> {run['waited']:.0f} s"
 
 
 def ms(value: float) -> str:
@@ -343,67 +353,78 @@ def ms(value: float) -> str:
 
 
 def ratio(a: float, b: float) -> str:
-    """Format a / b."""
-    return f"{a / b:.2f}" if b and b == b and a == a else "n/a"
+    """Format a / b ("n/a" when either is unknown or unbounded)."""
+    return f"{a / b:.2f}" if b and math.isfinite(a) and math.isfinite(b) else "n/a"
 
 
 # --- main --------------------------------------------------------------------------------------------
 
+def numbers(text: str) -> list[int]:
+    """Parse a comma-separated list of positive integers ("1,2,4")."""
+    values = [int(part) for part in text.split(",") if part.strip()]
+    if not values or min(values) < 1:
+        raise argparse.ArgumentTypeError(f"expected positive integers separated by commas, got {text!r}")
+    return values
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--quick", action="store_true", help="200 and 1,000 messages (a smoke run)")
-    parser.add_argument("--counts", help="comma-separated message counts (default 1000,10000)")
-    parser.add_argument("--instances", default="1,2", help="comma-separated instance counts (default 1,2)")
+    parser.add_argument("--quick", action="store_true", help="200 messages with 1 and 2 processes (a smoke run)")
+    parser.add_argument("--messages", type=numbers, help="comma-separated messages offered per run "
+                                                         "(default 1000,10000; --quick 200)")
+    parser.add_argument("--processes", type=numbers, help="comma-separated `rasa run` counts "
+                                                          "(default 1,2,4; --quick 1,2)")
     parser.add_argument("--rate", type=float, default=200.0, help="deliveries offered per second (default 200)")
     parser.add_argument("--max-mps", type=float, default=1000.0,
-                        help="WHATSAPP_MAX_MPS for every instance (default 1000: the stand-in is not Meta)")
+                        help="WHATSAPP_MAX_MPS for every process (default 1000: the stand-in is not Meta)")
+    parser.add_argument("--time-limit", type=float, default=3600.0,
+                        help="bound on the whole benchmark, seconds (default 3600)")
+    parser.add_argument("--min-run", type=float, default=240.0,
+                        help="start no run with less than this many seconds left (default 240)")
     parser.add_argument("--drain-timeout", type=float, default=3600.0,
-                        help="longest wait for a run's backlog, seconds (default 3600)")
+                        help="longest wait for one run's backlog, seconds (default 3600)")
     parser.add_argument("--stall", type=float, default=60.0,
                         help="stop waiting when no turn was answered for this long, seconds (default 60)")
     parser.add_argument("--start-timeout", type=float, default=420.0,
                         help="longest wait for run_cluster.sh to be ready, seconds (default 420)")
-    parser.add_argument("--nginx-port", type=int, default=int(os.environ.get("NGINX_PORT", "8088")))
-    parser.add_argument("--private-services", action="store_true",
-                        help="run a private PostgreSQL/Redis/nginx under var/bench-services on free ports "
-                             "(scripts/services.sh SERVICES_DIR), so other work on var/services is not touched")
     parser.add_argument("--serve-graph", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve_graph:
         serve_graph(args.serve_graph, os.environ[TOKEN_VAR])
         return
 
-    counts = [int(c) for c in (args.counts or ("200,1000" if args.quick else "1000,10000")).split(",")]
-    instances = [int(n) for n in args.instances.split(",")]
+    counts = args.messages or ([200] if args.quick else [1000, 10000])
+    processes = args.processes or ([1, 2] if args.quick else [1, 2, 4])
     signal.signal(signal.SIGTERM, _interrupt)
     LOGS.mkdir(parents=True, exist_ok=True)
-    base_env = dict(os.environ)
-    if args.private_services:
-        if "SERVICES_DIR" not in SERVICES.read_text():
-            parser.error("--private-services needs SERVICES_DIR support in scripts/services.sh")
-        base_env.update(SERVICES_DIR=str(ROOT / "var" / "bench-services"), PG_PORT=str(free_port()),
-                        REDIS_PORT=str(free_port()))
-        args.nginx_port = free_port()
-    base_env["NGINX_PORT"] = str(args.nginx_port)
-    were_up = services_up(base_env)
+    began = time.monotonic()
+    deadline = began + args.time_limit
+    base_env = {**os.environ, "SERVICES_DIR": str(SERVICES_DIR), "PG_PORT": str(free_port()),
+                "REDIS_PORT": str(free_port()), "NGINX_PORT": str(free_port())}
     load_before = os.getloadavg()
     busy_before = cpu_busy_share()
-    began = time.monotonic()
     results: list[dict] = []
+    skipped: list[str] = []
+    stop_services(base_env)  # a run killed before its clean-up may have left ours running
     try:
-        for n in instances:
-            for count in counts:
-                results.append(run_once(n, count, len(results), args, base_env))
+        urls = start_services(base_env)
+        plan = [(n, count) for count in counts for n in processes]
+        for step, (n, count) in enumerate(plan):
+            if deadline - time.monotonic() < args.min_run:
+                skipped = [f"{p} x {c:,}" for p, c in plan[step:]]
+                break
+            results.append(run_once(n, count, len(results), args, base_env, urls, deadline))
     except KeyboardInterrupt:
         print("interrupted; stopping", file=sys.stderr)
     except RuntimeError as error:  # a cluster that did not start or did not answer: report what ran
         print(f"stopped early: {error}", file=sys.stderr)
     finally:
-        if not were_up:
-            stop_services(base_env)
+        stop_services(base_env)
     load_after = os.getloadavg()
     if results:
         print("\n".join(table(results)))
+    if skipped:
+        print(f"- not run (time limit {args.time_limit:.0f} s): {', '.join(skipped)}")
     print(f"\nmachine: {os.cpu_count()} CPUs shared with other work; load average before "
           f"{load_before[0]:.2f}, after {load_after[0]:.2f}; CPUs busy just before the runs {busy_before:.0%}. "
           f"PostgreSQL, Redis, nginx, the action server, every `rasa run`, the stand-in and this load "
