@@ -4,7 +4,7 @@ A CountVectorsFeaturizer's sentence vector is the sum of its tokens' counts, so 
 (a complaint told as a story) has a vector many times longer than a short one, and the logistic
 regression turns that length into extreme confidence. Unit length per featurizer (as TF-IDF
 pipelines do) keeps what the words say and drops how many there were. Sequence features are left
-alone.
+alone. Everything after it sees the scaled vectors: the logistic regression and the ResponseSelector.
 """
 from __future__ import annotations
 
@@ -23,7 +23,7 @@ from sklearn.preprocessing import normalize
 
 @DefaultV1Recipe.register([DefaultV1Recipe.ComponentType.MESSAGE_FEATURIZER], is_trainable=False)
 class SentenceFeatureScaler(GraphComponent):
-    """L2-normalise every sparse sentence feature of the text, one featurizer at a time."""
+    """Scale every sparse sentence feature of the text to `length` (L2), one featurizer at a time."""
 
     @staticmethod
     def get_default_config() -> Dict[Text, Any]:
@@ -46,7 +46,7 @@ class SentenceFeatureScaler(GraphComponent):
         return training_data
 
     def process(self, messages: List[Message]) -> List[Message]:
-        """Scale in place."""
+        """Give each message scaled sentence features (new feature objects on the same message)."""
         for message in messages:
             message.features = [self._scaled(feature) for feature in message.features]
             # Rasa keeps a message's fingerprint once computed; without this the training cache
