@@ -1,8 +1,8 @@
-"""Scale each featurizer's sentence vector to unit length before the intent classifier sees it.
+"""Scale each featurizer's sentence vector to one length before the intent classifier sees it.
 
 A CountVectorsFeaturizer's sentence vector is the sum of its tokens' counts, so a long message
 (a complaint told as a story) has a vector many times longer than a short one, and the logistic
-regression turns that length into extreme confidence. Unit length per featurizer (as TF-IDF
+regression turns that length into extreme confidence. One length per featurizer (as TF-IDF
 pipelines do) keeps what the words say and drops how many there were. Sequence features are left
 alone. Everything after it sees the scaled vectors: the logistic regression and the ResponseSelector.
 """
