@@ -29,11 +29,11 @@ SCRIPT: list[tuple[str, tuple[str, ...], int]] = [
     (ASHA, ("text", "2"), 1),                                       # "Which order?"
     (ASHA, ("text", "ORD-10001"), 1),                               # its status (a bare id is inform)
     (ASHA, ("text", "thanks"), 1),                                  # you're welcome
-    # Ravi: main menu -> "3" (Schedule) -> "7" (no such option) -> gibberish (fallback).
+    # Ravi: main menu -> "3" (Schedule) -> "7" (no such option) -> something unclear (fallback).
     (RAVI, ("text", "hi"), 2),                                      # greeting, main menu
     (RAVI, ("text", "3"), 1),                                       # schedule menu
     (RAVI, ("text", "7"), 2),                                       # "choose 1 to 4", the menu again
-    (RAVI, ("text", "qwzx vbnm plkj"), 1),                          # "did you mean ...?" with options
+    (RAVI, ("text", "thing broke"), 1),                             # unsure: "did you mean ...?" with options
     # Priya (staff): free text straight to an answer, then asks for a person.
     (PRIYA, ("text", "what's being produced today"), 2),            # greeting, today's runs
     (PRIYA, ("text", "I want to talk to a person"), 1),             # someone will answer
@@ -130,7 +130,7 @@ def test_intents_are_the_resolved_ones_with_their_share(played):
 
 
 def test_fallbacks_are_one_turn_in_fifteen(played):
-    """Ravi's gibberish is the only fallback: one NLU fallback, no core fallback, a rate of 1/15."""
+    """Ravi's unclear message is the only fallback: one NLU fallback, no core fallback, a rate of 1/15."""
     assert played["result"]["fallback"] == {"turns": 1, "rate": 0.0667, "nlu_fallback": 1,
                                             "action_default_fallback": 0}
 
