@@ -33,7 +33,7 @@ SCRIPT: list[tuple[str, tuple[str, ...], int]] = [
     (RAVI, ("text", "hi"), 2),                                      # greeting, main menu
     (RAVI, ("text", "3"), 1),                                       # schedule menu
     (RAVI, ("text", "7"), 2),                                       # "choose 1 to 4", the menu again
-    (RAVI, ("text", "thing broke"), 1),                             # unsure: "did you mean ...?" with options
+    (RAVI, ("text", "regarding material"), 1),                      # unsure: "did you mean ...?" with options
     # Priya (staff): free text straight to an answer, then asks for a person.
     (PRIYA, ("text", "what's being produced today"), 2),            # greeting, today's runs
     (PRIYA, ("text", "I want to talk to a person"), 1),             # someone will answer

@@ -55,7 +55,7 @@ def test_where_is_my_order_in_hindi_and_hinglish_answers_about_orders(chat, said
 def test_an_unclear_message_is_asked_back_and_the_second_gets_the_menu(chat):
     """Unsure twice: first "did you mean" with the likely options and Something else, then the menu and a person."""
     me = chat(ASHA)
-    first = me.say("thing broke")  # a defect, most likely, but said too briefly to be sure
+    first = me.say("regarding material")  # about the goods, most likely a defect, but it does not say what
     assert first[0]["text"] == ASK_TEXT and first[0]["buttons"][-1]["title"] == "Something else"
     assert "Report a defect" in [b["title"] for b in first[0]["buttons"]]
     second = me.say("/nlu_fallback")
