@@ -3,14 +3,16 @@ from __future__ import annotations
 
 import asyncio
 import os
+from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from datetime import date
 from functools import lru_cache
 from typing import Any, Callable, Optional, TypeVar
 from zoneinfo import ZoneInfo
 
-from rasa_sdk import Tracker
+from rasa_sdk import FormValidationAction, Tracker
 from rasa_sdk.executor import CollectingDispatcher
+from rasa_sdk.types import DomainDict
 
 from database import customers
 from database.views import CustomerView
@@ -76,3 +78,19 @@ def say_not_registered(dispatcher: CollectingDispatcher) -> None:
 def latest_entity(tracker: Tracker, entity: str) -> Optional[str]:
     """Return the first value of an entity in the latest user message."""
     return next(tracker.get_latest_entity_values(entity), None)
+
+
+class CallerForm(FormValidationAction, ABC):
+    """A form for registered numbers: an unknown number has no orders, so it finishes at once and the submit explains."""
+
+    @abstractmethod
+    def name(self) -> str:
+        """Return the validation action's name."""
+
+    async def required_slots(
+        self, domain_slots: list[str], dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> list[str]:
+        """Ask for nothing when the caller is not registered, else for the domain's slots."""
+        if await caller(tracker) is None:
+            return []
+        return domain_slots

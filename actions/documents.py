@@ -10,13 +10,13 @@ from __future__ import annotations
 import json
 from typing import Any, Dict, List, Optional, Text
 
-from rasa_sdk import Action, FormValidationAction, Tracker
+from rasa_sdk import Action, Tracker
 from rasa_sdk.events import EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
 from actions import formatting as fmt
-from actions.common import caller, db, say_not_registered
+from actions.common import CallerForm, caller, db, say_not_registered
 from database import documents, orders
 from database.views import DocumentView
 from database.document_files import KINDS, kind_label, normalize_kind
@@ -72,17 +72,9 @@ def missing_text(kind: str, ref: str) -> str:
             "Our accounts team can send it to you.")
 
 
-class ValidateDocumentForm(FormValidationAction):
+class ValidateDocumentForm(CallerForm):
     def name(self) -> Text:
         return "validate_document_form"
-
-    async def required_slots(
-        self, domain_slots: List[Text], dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
-    ) -> List[Text]:
-        # An unknown number has no orders: finish at once and let the submit explain.
-        if await caller(tracker) is None:
-            return []
-        return domain_slots
 
     async def extract_document_kind(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict

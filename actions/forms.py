@@ -11,7 +11,7 @@ from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
 from actions import formatting as fmt
-from actions.common import caller, db, say_not_registered
+from actions.common import CallerForm, caller, db, say_not_registered
 from database import defects, orders, support
 from actions.documents import DOCUMENT_SLOTS
 from actions.parsing import normalize_order_id
@@ -60,17 +60,9 @@ def media_notice(metadata: Dict[str, Any]) -> Optional[str]:
     return None
 
 
-class ValidateDefectReportForm(FormValidationAction):
+class ValidateDefectReportForm(CallerForm):
     def name(self) -> Text:
         return "validate_defect_report_form"
-
-    async def required_slots(
-        self, domain_slots: List[Text], dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
-    ) -> List[Text]:
-        # An unknown number has no orders: finish at once and let the submit explain.
-        if await caller(tracker) is None:
-            return []
-        return domain_slots
 
     async def validate_defect_order_id(
         self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
