@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import secrets
 import subprocess
 import sys
 
@@ -12,7 +13,8 @@ from connectors.staff import accounts, passwords
 from connectors.staff.tables import accounts as accounts_table, audit
 from tests.harness import ROOT
 
-SECRET = "s3cret-for-the-cli-test"
+SECRET = secrets.token_urlsafe(16)  # tests generate their own secrets
+NEW_SECRET = secrets.token_urlsafe(16)
 
 
 def run(db_url: str, *args: str, password: str | None = SECRET) -> subprocess.CompletedProcess:
@@ -33,8 +35,8 @@ def test_create_reset_disable_and_list(database):
     account = accounts.find("meera")
     assert account and account.name == "Meera Iyer" and passwords.verify_password(account.password_hash, SECRET)
     assert run(database, "create", "meera", "--name", "Again").returncode == 1
-    assert run(database, "reset-password", "meera", password="another-secret-1").returncode == 0
-    assert passwords.verify_password(accounts.find("meera").password_hash, "another-secret-1")
+    assert run(database, "reset-password", "meera", password=NEW_SECRET).returncode == 0
+    assert passwords.verify_password(accounts.find("meera").password_hash, NEW_SECRET)
     assert run(database, "disable", "meera").returncode == 0 and not accounts.find("meera").active
     listed = run(database, "list")
     assert listed.stdout.strip() == "meera\tMeera Iyer\tdisabled"
@@ -42,7 +44,7 @@ def test_create_reset_disable_and_list(database):
         actions = session.execute(select(audit.c.actor, audit.c.action).order_by(audit.c.id)).all()
         stored = session.scalars(select(accounts_table.c.password_hash)).one()
     assert actions == [("cli", "account_created"), ("cli", "password_reset"), ("cli", "account_disabled")]
-    assert SECRET not in stored and "another-secret-1" not in stored
+    assert SECRET not in stored and NEW_SECRET not in stored
 
 
 def test_without_a_password_or_with_a_weak_one_nothing_is_created(database):
