@@ -77,6 +77,16 @@ def _assign(row: Any, values: dict[str, Any]) -> bool:
     return changed
 
 
+def _put(session: Session, outcome: Outcome, row: Any, new: Callable[[], Any], key: str,
+         values: dict[str, Any]) -> None:
+    """Add the record made by `new` when there is no row yet, else update the row; count which it was."""
+    if row is None:
+        session.add(new())
+        outcome.add(key, "created")
+    else:
+        outcome.add(key, "updated" if _assign(row, values) else "unchanged")
+
+
 def _by(session: Session, column: Any, keys: Iterable[Any]) -> dict[Any, Any]:
     """Return the rows whose column is one of keys, by that column's value."""
     wanted = sorted({k for k in keys if k is not None})
@@ -114,12 +124,8 @@ def _upsert_contacts(session: Session, records: list[ContactRecord], outcome: Ou
             continue
         values = {"name": record.name, "company_id": company.id, "company": company.name, "role": record.role,
                   "title": record.title}
-        contact = existing.get(record.wa_id)
-        if contact is None:
-            session.add(Customer(wa_id=record.wa_id, **values))
-            outcome.add(record.wa_id, "created")
-        else:
-            outcome.add(record.wa_id, "updated" if _assign(contact, values) else "unchanged")
+        _put(session, outcome, existing.get(record.wa_id),
+             lambda: Customer(wa_id=record.wa_id, **values), record.wa_id, values)
 
 
 def _upsert_orders(session: Session, records: list[OrderRecord], outcome: Outcome) -> None:
@@ -172,12 +178,8 @@ def _upsert_runs(session: Session, records: list[RunRecord], outcome: Outcome) -
         values = {"line": record.line, "product": record.product, "order_id": order.id if order else None,
                   "planned_qty": record.planned_qty, "done_qty": record.done_qty, "starts_at": record.starts_at,
                   "ends_at": record.ends_at, "status": record.status}
-        run = existing.get(record.ref)
-        if run is None:
-            session.add(ProductionRun(ref=record.ref, **values))
-            outcome.add(record.ref, "created")
-        else:
-            outcome.add(record.ref, "updated" if _assign(run, values) else "unchanged")
+        _put(session, outcome, existing.get(record.ref),
+             lambda: ProductionRun(ref=record.ref, **values), record.ref, values)
 
 
 def _upsert_defects(session: Session, records: list[DefectRecord], outcome: Outcome) -> None:
