@@ -30,7 +30,7 @@ ENV = {**os.environ, "RASA_TELEMETRY_ENABLED": "false"}
 
 
 def train_from_scratch(out: Path) -> tuple[float, float]:
-    """Train with an empty cache into out; return wall and CPU seconds (CPU does not grow with other load)."""
+    """Train with an empty cache into out; return wall and CPU seconds (CPU time hardly grows with other load, wall time does)."""
     env = {**ENV, "RASA_CACHE_DIRECTORY": str(out / "cache")}
     cpu_before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.monotonic()
