@@ -32,8 +32,9 @@ def figures(results: Path) -> list[tuple[str, float, float]]:
     ]
 
 
-# group: (understood at least, answered wrongly at most)
-HELDOUT_TARGETS = {"english": (0.85, 0.05), "english_support": (0.85, 0.05), "hinglish": (0.85, 0.05), "hindi": (0.85, 0.05)}
+# group: (understood at least, answered wrongly at most). English like our own split has the issue's
+# target for it (97% / 2%); real-customer wording, Hinglish and Hindi have theirs (85% / 5%).
+HELDOUT_TARGETS = {"english": (0.97, 0.02), "english_support": (0.85, 0.05), "hinglish": (0.85, 0.05), "hindi": (0.85, 0.05)}
 
 
 def heldout_figures(results: Path) -> list[tuple[str, float, float, bool]]:
