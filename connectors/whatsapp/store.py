@@ -21,7 +21,7 @@ from connectors.whatsapp.tables import contacts, inbound, leases, outbox, status
 from connectors.whatsapp.updates import Delivery, InboundMessage, PreferenceUpdate, StatusUpdate, status_rank
 
 __all__ = ["CALLBACK_PREFIX", "SERVICE_WINDOW", "InboundView", "SavedDelivery", "apply_status", "claim_lease",
-           "claim_next_inbound", "extend_leases", "finish_inbound", "insert_ignore", "is_opted_out",
+           "claim_next_inbound", "extend_leases", "finish_inbound", "finish_turn", "insert_ignore", "is_opted_out",
            "release_lease", "save_deliveries", "save_delivery", "senders_with_work", "set_opted_out"]
 
 SERVICE_WINDOW = timedelta(hours=24)
@@ -42,6 +42,7 @@ class SavedDelivery:
     fresh: tuple[str, ...] = ()  # wamids of the new messages that will be answered (not stale)
     opted_out: frozenset[str] = frozenset()  # their senders who sent STOP and not START since
     templates: int = 0  # re-engagement templates queued for sends Meta failed with 131047
+    senders: tuple[str, ...] = ()  # wa_ids with a new message to run (handed to the worker in memory)
 
 
 @dataclass(frozen=True)
@@ -86,6 +87,7 @@ def _save_one(session: Session, body: bytes, delivery: Delivery, phone_number_id
     """Store one delivery inside the caller's transaction."""
     new = duplicates = other = templates = 0
     fresh: list[str] = []
+    senders: list[str] = []
     opted_out: set[str] = set()
     ours = [s for s in delivery.statuses if s.phone_number_id == phone_number_id and s.wamid]
     for message in delivery.messages:
@@ -100,6 +102,8 @@ def _save_one(session: Session, body: bytes, delivery: Delivery, phone_number_id
         state, stopped = saved
         if state == "pending":
             fresh.append(message.wamid)
+            if message.wa_id not in senders:
+                senders.append(message.wa_id)
             if stopped:
                 opted_out.add(message.wa_id)
     for status in ours:
@@ -109,7 +113,8 @@ def _save_one(session: Session, body: bytes, delivery: Delivery, phone_number_id
             apply_preference(session, preference, now)
     session.execute(_LOG_WEBHOOK, {"received_at": now, "body": body, "signature_ok": True,
                                    "messages": new, "statuses": len(ours)})
-    return SavedDelivery(new, duplicates, len(ours), other, tuple(fresh), frozenset(opted_out), templates)
+    return SavedDelivery(new, duplicates, len(ours), other, tuple(fresh), frozenset(opted_out), templates,
+                         tuple(senders))
 
 
 _c = contacts.c
@@ -266,6 +271,33 @@ def finish_inbound(inbound_id: int, owner: str, state: str, error: Optional[str]
             .values(state=state, lease_owner=None, lease_until=None, last_error=error, attempts=attempts,
                     done_at=utcnow() if state != "pending" else None))
         return result.rowcount == 1
+
+
+def finish_turn(message: InboundView, owner: str, state: str, error: Optional[str] = None,
+                replies: Sequence[OutboxItem] = (), opted_out: Optional[bool] = None,
+                refund_attempt: bool = False, now: Optional[datetime] = None) -> bool:
+    """Record a turn's outcome in one transaction: the message's state, its replies, STOP/START.
+
+    Return True if the sender has another message that may be claimed now (the worker goes on
+    with it without waiting for anyone to announce it). The replies are queued (keyed, so a re-run
+    adds nothing) even if the claim was lost meanwhile; the sender hears of them after the commit.
+    """
+    now = now or utcnow()
+    i, c = inbound.c, contacts.c
+    attempts = case((i.attempts > 0, i.attempts - 1), else_=0) if refund_attempt else i.attempts
+    with writing(key=f"in:{message.wa_id}") as session:
+        session.execute(
+            update(inbound).where(i.id == message.id, i.lease_owner == owner, i.state == "processing")
+            .values(state=state, lease_owner=None, lease_until=None, last_error=error, attempts=attempts,
+                    done_at=now if state != "pending" else None))
+        queue_rows(session, replies, now)
+        if opted_out is not None:
+            session.execute(update(contacts).where(c.wa_id == message.wa_id, c.opted_out == (not opted_out))
+                            .values(opted_out=opted_out, opted_out_at=now if opted_out else None))
+        if state == "pending":
+            return False  # retried later, not at once
+        more = session.execute(select(i.id).where(i.wa_id == message.wa_id, _claimable(now)).limit(1)).first()
+        return more is not None
 
 
 def set_opted_out(wa_id: str, opted_out: bool, now: Optional[datetime] = None) -> bool:

@@ -1,7 +1,10 @@
 """Hand stored inbound messages to Rasa: one sender at a time, in order, each turn exactly once.
 
-The output channel only enqueues replies keyed (inbound wamid, seq), so a turn that is re-run or
-rebuilt after a crash cannot add a second copy. A message claimed again (attempts > 1) whose
+The ingress writer names the senders with new messages after its commit; the worker claims each
+sender's next message, runs the turn, and records the outcome in one transaction (the message
+done, its replies queued, a STOP/START applied), after which the sender is told. The output channel
+only collects replies keyed (inbound wamid, seq), so a turn that is re-run or rebuilt after a crash
+cannot add a second copy. A message claimed again (attempts > 1) whose
 UserUttered is already in the tracker is not run again: its replies are rebuilt from the
 BotUttered events of that turn and enqueued under the same keys.
 """
@@ -9,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from dataclasses import dataclass, field
 from typing import Any, Awaitable, Callable, Optional, Sequence
 
 from rasa.core.channels.channel import OutputChannel, UserMessage
@@ -23,10 +27,11 @@ from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from components.text import clean_text
 from connectors.management import handoff
 from connectors.whatsapp import store
-from connectors.whatsapp.background import STOP_GRACE_SECONDS, Leases, PollLoop, log_failure
+from connectors.whatsapp.background import STOP_GRACE_SECONDS, KeyedWork, Leases, log_failure
 from connectors.whatsapp.config import WhatsAppConfig
 from connectors.whatsapp.errors import GraphError
 from connectors.whatsapp.graph import GraphClient
+from connectors.whatsapp.outbox import OutboxItem
 from connectors.whatsapp.media_fetch import media_for_turn
 from connectors.whatsapp.render import SHORT_ID_PREFIX
 from connectors.whatsapp.store import InboundView
@@ -47,6 +52,8 @@ UNAVAILABLE_ERRORS = (LockError, RedisConnectionError, RedisTimeoutError, Operat
 UNAVAILABLE_MARK = "unavailable"  # last_error of a message put back during an outage
 UNAVAILABLE_FIRST_SECONDS = 0.5
 UNAVAILABLE_MAX_SECONDS = 10.0
+FAILED_RETRY_SECONDS = 0.2  # a failed try is tried again after this pause, not in a tight loop
+NOT_READY_RETRY_SECONDS = 0.2  # Rasa still loading its model
 # Acks first: while deliveries arrive faster than this, a new turn waits (up to TURN_DEFER_SECONDS,
 # one waiting turn at a time) so Rasa's CPU does not slow the webhook's answers; the messages are
 # safely stored and run right after the burst.
@@ -73,7 +80,15 @@ MakeOutput = Callable[..., OutputChannel]  # (wa_id, inbound wamid, kind[, first
 TrackerOf = Callable[[str], Awaitable[Optional[DialogueStateTracker]]]
 
 
-class InboundWorker(PollLoop):
+@dataclass
+class Outcome:
+    """What a turn leaves to record with its message: the replies and a STOP/START."""
+
+    replies: list[OutboxItem] = field(default_factory=list)
+    opted_out: Optional[bool] = None
+
+
+class InboundWorker(KeyedWork):
     """Drain each sender's pending messages into Rasa, oldest first."""
 
     name = "in"
@@ -94,6 +109,7 @@ class InboundWorker(PollLoop):
         self.ready = ready
         self._side_tasks: set[asyncio.Task] = set()
         self._unavailable: dict[str, tuple[int, float]] = {}  # wa_id -> (failures in a row, retry at)
+        self._outcomes: dict[int, Outcome] = {}  # inbound id -> what its turn collected so far
         self.turn_timeout = config.turn_timeout_seconds
 
     async def find_work(self) -> list[str]:
@@ -110,20 +126,35 @@ class InboundWorker(PollLoop):
         """Handle this sender's messages one at a time until none is left."""
         owner = self.leases.owner
         while not self.stopping:
+            if not self.ready():
+                self.notify_later(wa_id, NOT_READY_RETRY_SECONDS)
+                return
             await self._let_webhooks_go_first()
             message = await asyncio.to_thread(store.claim_next_inbound, wa_id, owner, self.leases.ttl)
             if message is None:
                 return
             self.leases.inbound.add(message.id)
+            outcome = self._outcomes[message.id] = Outcome()
             try:
                 state, error = await self._handle_logged(message)
             finally:
                 self.leases.inbound.discard(message.id)
+                self._outcomes.pop(message.id, None)
             # An outage put the message back: that try was not the message's fault, so it is returned.
-            await asyncio.to_thread(store.finish_inbound, message.id, owner, state, error,
-                                    refund_attempt=error == UNAVAILABLE_MARK)
+            more = await asyncio.to_thread(store.finish_turn, message, owner, state, error, outcome.replies,
+                                           outcome.opted_out, refund_attempt=error == UNAVAILABLE_MARK)
             if state == "pending":
-                return  # retried at a later poll, not in a tight loop
+                self.notify_later(wa_id, self._retry_pause(wa_id, error))
+                return
+            if not more:
+                return
+
+    def _retry_pause(self, wa_id: str, error: Optional[str]) -> float:
+        """Return how long a message put back waits before its next try."""
+        if error != UNAVAILABLE_MARK:
+            return FAILED_RETRY_SECONDS
+        retry_at = self._unavailable.get(wa_id, (0, 0.0))[1]
+        return max(FAILED_RETRY_SECONDS, retry_at - asyncio.get_running_loop().time())
 
     async def _let_webhooks_go_first(self) -> None:
         """During a burst of deliveries, hold back a new turn for a moment (one turn at a time)."""
@@ -138,7 +169,7 @@ class InboundWorker(PollLoop):
                 await asyncio.sleep(TURN_DEFER_POLL_SECONDS)
 
     async def stop(self, grace: float = STOP_GRACE_SECONDS) -> None:
-        """Stop like PollLoop, then drop mark-as-read calls still running."""
+        """Stop like KeyedWork, then drop mark-as-read calls still running."""
         await super().stop(grace)
         for task in list(self._side_tasks):
             task.cancel()
@@ -188,7 +219,7 @@ class InboundWorker(PollLoop):
         """Enqueue the one polite answer to a message that will not be tried again."""
         if message.opted_out or is_silent(message.kind, message.meta):
             return  # no answer to those anyway
-        output = self.make_output(message.wa_id, message.wamid, GIVE_UP_KIND, GIVE_UP_SEQ)
+        output = self._output_for(message, GIVE_UP_KIND, GIVE_UP_SEQ)
         await output.send_response(message.wa_id, {"text": GIVE_UP_TEXT})
 
     def _wait_out_outage(self, wa_id: str) -> float:
@@ -209,13 +240,13 @@ class InboundWorker(PollLoop):
         if word in STOP_WORDS:
             if not message.opted_out:
                 await self._say(message, OPTED_OUT_TEXT, "opt_out")
-                await asyncio.to_thread(store.set_opted_out, wa_id, True)
+                await self._set_opted_out(message, True)
             return "done"
         if message.opted_out:
             if word not in START_WORDS:
                 return "ignored"  # stored, never answered until START
             await self._say(message, OPTED_IN_TEXT, "opt_in")
-            await asyncio.to_thread(store.set_opted_out, wa_id, False)
+            await self._set_opted_out(message, False)
             return "done"
         if await asyncio.to_thread(handoff.is_paused, wa_id):
             return "done"  # a person has this chat: stored and listed for staff, no bot turn
@@ -224,7 +255,7 @@ class InboundWorker(PollLoop):
         if kind in NOT_UNDERSTOOD_KINDS:
             await self._say(message, NOT_UNDERSTOOD_TEXT, "notice")
             return "done"
-        output = self.make_output(wa_id, message.wamid, "reply")
+        output = self._output_for(message, "reply")
         if message.attempts > 1 or message.last_error:  # an outage gives its try back, not its history
             replies = await self._replies_already_made(message)
             if replies is not None:
@@ -247,7 +278,27 @@ class InboundWorker(PollLoop):
 
     async def _say(self, message: InboundView, text: str, kind: str) -> None:
         """Enqueue a short fixed answer to message."""
-        await self.make_output(message.wa_id, message.wamid, kind).send_response(message.wa_id, {"text": text})
+        await self._output_for(message, kind).send_response(message.wa_id, {"text": text})
+
+    def _output_for(self, message: InboundView, kind: str, first_seq: Optional[int] = None) -> OutputChannel:
+        """Return an output channel for message whose replies are recorded with the turn's outcome."""
+        if first_seq is None:
+            output = self.make_output(message.wa_id, message.wamid, kind)
+        else:
+            output = self.make_output(message.wa_id, message.wamid, kind, first_seq)
+        outcome = self._outcomes.get(message.id)
+        collect = getattr(output, "collect", None)
+        if outcome is not None and collect is not None:
+            collect(outcome.replies)
+        return output
+
+    async def _set_opted_out(self, message: InboundView, opted_out: bool) -> None:
+        """Opt the sender out or in, with the turn's outcome (after its confirmation is queued)."""
+        outcome = self._outcomes.get(message.id)
+        if outcome is not None:
+            outcome.opted_out = opted_out
+        else:
+            await asyncio.to_thread(store.set_opted_out, message.wa_id, opted_out)
 
     async def _replies_already_made(self, message: InboundView) -> Optional[list[dict[str, Any]]]:
         """Return the replies of this message's turn if Rasa already ran it, else None."""
