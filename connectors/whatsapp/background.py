@@ -14,11 +14,9 @@ import asyncio
 import concurrent.futures
 import gc
 import logging
-import math
 import os
 import socket
 import threading
-import time
 import uuid
 from datetime import timedelta
 from typing import Any, Awaitable, Coroutine, Iterable, Optional, TypeVar
@@ -44,7 +42,6 @@ class Leases:
     def __init__(self, owner: str, ttl: timedelta = LEASE_TTL) -> None:
         self.owner = owner
         self.ttl = ttl
-        self.keys: set[str] = set()
         self.inbound: set[int] = set()
         self.outbox: set[int] = set()
 
@@ -53,8 +50,8 @@ class Leases:
         while True:
             await asyncio.sleep(self.ttl.total_seconds() / 3)
             try:
-                await asyncio.to_thread(store.extend_leases, self.owner, set(self.keys),
-                                        set(self.inbound), set(self.outbox), self.ttl)
+                await asyncio.to_thread(store.extend_leases, self.owner, set(self.inbound),
+                                        set(self.outbox), self.ttl)
             except Exception as exc:  # noqa: BLE001 - one missed beat is harmless; keep beating
                 log_failure("whatsapp.lease.renew_failed", exc)
 
@@ -243,29 +240,6 @@ class LoopThread:
         finally:
             self.loop.run_until_complete(self.loop.shutdown_default_executor())
             self.loop.close()
-
-
-class ArrivalRate:
-    """The recent rate of webhook deliveries, decaying exponentially (time constant tau seconds).
-
-    Written by the webhook on Sanic's loop and read by the turn thread: two floats, so a reader
-    can at worst see a rate one delivery off.
-    """
-
-    def __init__(self, tau: float = 0.1) -> None:
-        self.tau = tau
-        self._rate = 0.0
-        self._at = time.monotonic()
-
-    def tick(self) -> None:
-        """Count one delivery now."""
-        now = time.monotonic()
-        self._rate = self._rate * math.exp(-(now - self._at) / self.tau) + 1.0 / self.tau
-        self._at = now
-
-    def per_second(self) -> float:
-        """Return the deliveries per second of the last few tau."""
-        return self._rate * math.exp(-(time.monotonic() - self._at) / self.tau)
 
 
 _frozen = False

@@ -22,8 +22,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from connectors import rasa_speedups
 from connectors.whatsapp import outbox, store
-from connectors.whatsapp.background import (ArrivalRate, Leases, LoopThread, cancel_all, freeze_heap_once,
-                                            log_failure, new_owner)
+from connectors.whatsapp.background import Leases, LoopThread, cancel_all, freeze_heap_once, log_failure, new_owner
 from connectors.whatsapp.config import WhatsAppConfig
 from connectors.whatsapp.graph import GraphClient
 from connectors.whatsapp.ingress import IngressWriter
@@ -108,7 +107,6 @@ class WhatsAppInput(InputChannel):
         self._turns: Optional[LoopThread] = None
         self._unsubscribe: Callable[[], None] = lambda: None
         self._ingress = IngressWriter(config.phone_number_id, self._reengagement, on_saved=self._hand_over)
-        self._arrivals = ArrivalRate()
 
     def blueprint(self, on_new_message: Callable[[UserMessage], Awaitable[Any]]) -> Blueprint:
         """Return the webhook routes and the listeners that run the background workers."""
@@ -160,7 +158,6 @@ class WhatsAppInput(InputChannel):
             return _rejected("missing_signature", 401)
         if not verify_signature(self.config.app_secret, body, signature):
             return _rejected("invalid_signature", 403)
-        self._arrivals.tick()
         try:
             data = json.loads(body)
         except (ValueError, RecursionError):  # RecursionError: absurdly deep nesting
@@ -222,7 +219,7 @@ class WhatsAppInput(InputChannel):
         self.sender = OutboxSender(self.config, self.graph, leases)
         # The worker's own Graph client: an aiohttp session belongs to the loop that made it.
         self.inbound = InboundWorker(self.config, GraphClient(self.config), leases, on_new_message,
-                                     self._output, tracker_of, ready, self._arrivals.per_second)
+                                     self._output, tracker_of, ready)
         self._unsubscribe = outbox.subscribe(self.sender.notify)  # turns, templates, the management API
         self._tasks = [asyncio.create_task(self.sender.run()), asyncio.create_task(leases.beat_forever()),
                        asyncio.create_task(RetentionJob(self.config).run())]

@@ -1,4 +1,4 @@
-"""Durable inbound side: the raw webhook log, inbound messages, contacts, statuses and leases.
+"""Durable inbound side: the raw webhook log, inbound messages, contacts and statuses.
 
 Sync functions, each opening and closing its own transaction; call them through asyncio.to_thread.
 A repeat is detected by a unique constraint (insert-or-ignore), never by select-then-insert. Work is
@@ -15,14 +15,15 @@ from sqlalchemy import String, and_, bindparam, case, delete, func, insert, or_,
 from sqlalchemy.orm import Session
 
 from database.clock import utcnow
+from database.models import Handoff
 from connectors.whatsapp.db import channel_sessions, insert_ignore, writing
 from connectors.whatsapp.outbox import TEMPLATE_KIND, TEMPLATE_SEQ, OutboxItem, queue_rows
-from connectors.whatsapp.tables import contacts, inbound, leases, outbox, statuses, webhooks
+from connectors.whatsapp.tables import contacts, inbound, outbox, statuses, webhooks
 from connectors.whatsapp.updates import Delivery, InboundMessage, PreferenceUpdate, StatusUpdate, status_rank
 
-__all__ = ["CALLBACK_PREFIX", "SERVICE_WINDOW", "InboundView", "SavedDelivery", "apply_status", "claim_lease",
+__all__ = ["CALLBACK_PREFIX", "SERVICE_WINDOW", "InboundView", "SavedDelivery", "apply_status",
            "claim_next_inbound", "extend_leases", "finish_inbound", "finish_turn", "insert_ignore", "is_opted_out",
-           "release_lease", "save_deliveries", "save_delivery", "senders_with_work", "set_opted_out"]
+           "save_deliveries", "save_delivery", "senders_with_work", "set_opted_out"]
 
 SERVICE_WINDOW = timedelta(hours=24)
 CALLBACK_PREFIX = "outbox:"  # biz_opaque_callback_data on every send names its outbox row
@@ -61,6 +62,7 @@ class InboundView:
     # Set when an earlier try ended in an error, also one whose try was given back (an outage): the
     # turn may have run before, so the worker checks the tracker before running it again.
     last_error: Optional[str] = None
+    paused: bool = False  # a person had the conversation when it was claimed (an open handoff)
 
 
 def save_delivery(body: bytes, delivery: Delivery, phone_number_id: str,
@@ -231,6 +233,9 @@ def senders_with_work(now: Optional[datetime] = None, limit: int = 100) -> list[
         return list(session.scalars(stmt))
 
 
+_PAUSED = select(Handoff.__table__.c.id).where(Handoff.__table__.c.open_key == inbound.c.wa_id).exists().label("paused")
+
+
 def claim_next_inbound(wa_id: str, owner: str, ttl: timedelta,
                        now: Optional[datetime] = None) -> Optional[InboundView]:
     """Claim this sender's next message in (timestamp, arrival) order, or return None."""
@@ -238,7 +243,7 @@ def claim_next_inbound(wa_id: str, owner: str, ttl: timedelta,
     i = inbound.c
     with writing(key=f"in:{wa_id}") as session:
         row = session.execute(
-            select(inbound, contacts.c.opted_out).join(contacts, contacts.c.wa_id == i.wa_id, isouter=True)
+            select(inbound, contacts.c.opted_out, _PAUSED).join(contacts, contacts.c.wa_id == i.wa_id, isouter=True)
             .where(i.wa_id == wa_id, _claimable(now)).order_by(i.timestamp, i.id).limit(1)).first()
         if row is None:
             return None
@@ -253,7 +258,7 @@ def claim_next_inbound(wa_id: str, owner: str, ttl: timedelta,
         if claimed.rowcount != 1:
             return None
         return InboundView(row.id, row.wamid, row.wa_id, row.kind, row.text, dict(row.meta or {}),
-                           row.timestamp, row.attempts + 1, bool(row.opted_out), row.last_error)
+                           row.timestamp, row.attempts + 1, bool(row.opted_out), row.last_error, bool(row.paused))
 
 
 def finish_inbound(inbound_id: int, owner: str, state: str, error: Optional[str] = None,
@@ -315,33 +320,13 @@ def is_opted_out(wa_id: str) -> bool:
         return bool(session.scalar(select(contacts.c.opted_out).where(contacts.c.wa_id == wa_id)))
 
 
-def claim_lease(key: str, owner: str, ttl: timedelta, now: Optional[datetime] = None) -> bool:
-    """Take or renew the lease on key unless another live owner holds it."""
-    now = now or utcnow()
-    row = {"key": key, "owner": owner, "until": now + ttl}
-    with writing(key=f"lease:{key}") as session:
-        if insert_ignore(session, leases, row, ["key"]):
-            return True
-        taken = session.execute(update(leases).where(
-            leases.c.key == key, or_(leases.c.owner == owner, leases.c.until < now)).values(**row))
-        return taken.rowcount == 1
-
-
-def release_lease(key: str, owner: str) -> None:
-    """Give up a lease if we still hold it."""
-    with writing() as session:
-        session.execute(delete(leases).where(leases.c.key == key, leases.c.owner == owner))
-
-
-def extend_leases(owner: str, keys: Iterable[str], inbound_ids: Iterable[int],
-                  outbox_ids: Iterable[int], ttl: timedelta) -> None:
-    """Push back the expiry of everything this process still works on (the heartbeat)."""
-    keys, inbound_ids, outbox_ids = list(keys), list(inbound_ids), list(outbox_ids)
+def extend_leases(owner: str, inbound_ids: Iterable[int], outbox_ids: Iterable[int], ttl: timedelta) -> None:
+    """Push back the expiry of every message and outbox row this process still works on (the heartbeat)."""
+    inbound_ids, outbox_ids = list(inbound_ids), list(outbox_ids)
+    if not inbound_ids and not outbox_ids:
+        return
     until = utcnow() + ttl
     with writing() as session:
-        if keys:
-            session.execute(update(leases).where(leases.c.key.in_(keys), leases.c.owner == owner)
-                            .values(until=until))
         for table, ids in ((inbound, inbound_ids), (outbox, outbox_ids)):
             if ids:
                 session.execute(update(table).where(table.c.id.in_(ids), table.c.lease_owner == owner)

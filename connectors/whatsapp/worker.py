@@ -25,7 +25,6 @@ from rasa.shared.core.trackers import DialogueStateTracker
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 
 from components.text import clean_text
-from connectors.management import handoff
 from connectors.whatsapp import store
 from connectors.whatsapp.background import STOP_GRACE_SECONDS, KeyedWork, Leases, log_failure
 from connectors.whatsapp.config import WhatsAppConfig
@@ -54,12 +53,6 @@ UNAVAILABLE_FIRST_SECONDS = 0.5
 UNAVAILABLE_MAX_SECONDS = 10.0
 FAILED_RETRY_SECONDS = 0.2  # a failed try is tried again after this pause, not in a tight loop
 NOT_READY_RETRY_SECONDS = 0.2  # Rasa still loading its model
-# Acks first: while deliveries arrive faster than this, a new turn waits (up to TURN_DEFER_SECONDS,
-# one waiting turn at a time) so Rasa's CPU does not slow the webhook's answers; the messages are
-# safely stored and run right after the burst.
-BURST_PER_SECOND = 50.0
-TURN_DEFER_SECONDS = 0.5
-TURN_DEFER_POLL_SECONDS = 0.005
 STOP_WORDS = frozenset({"STOP", "UNSUBSCRIBE", "STOP ALL", "STOPALL", "OPT OUT", "OPTOUT"})
 START_WORDS = frozenset({"START", "SUBSCRIBE", "UNSTOP"})
 SILENT_KINDS = frozenset({"system"})  # no reply expected (also a removed reaction, a deleted message)
@@ -95,12 +88,9 @@ class InboundWorker(KeyedWork):
 
     def __init__(self, config: WhatsAppConfig, graph: GraphClient, leases: Leases,
                  on_new_message: OnNewMessage, make_output: MakeOutput, tracker_of: TrackerOf,
-                 ready: Callable[[], bool] = lambda: True,
-                 arrivals_per_second: Callable[[], float] = lambda: 0.0, **kwargs: Any) -> None:
+                 ready: Callable[[], bool] = lambda: True, **kwargs: Any) -> None:
         kwargs.setdefault("concurrency", config.turn_concurrency)
         super().__init__(leases, **kwargs)
-        self.arrivals_per_second = arrivals_per_second
-        self._deferring: Optional[asyncio.Lock] = None
         self.config = config
         self.graph = graph
         self.on_new_message = on_new_message
@@ -129,7 +119,6 @@ class InboundWorker(KeyedWork):
             if not self.ready():
                 self.notify_later(wa_id, NOT_READY_RETRY_SECONDS)
                 return
-            await self._let_webhooks_go_first()
             message = await asyncio.to_thread(store.claim_next_inbound, wa_id, owner, self.leases.ttl)
             if message is None:
                 return
@@ -155,18 +144,6 @@ class InboundWorker(KeyedWork):
             return FAILED_RETRY_SECONDS
         retry_at = self._unavailable.get(wa_id, (0, 0.0))[1]
         return max(FAILED_RETRY_SECONDS, retry_at - asyncio.get_running_loop().time())
-
-    async def _let_webhooks_go_first(self) -> None:
-        """During a burst of deliveries, hold back a new turn for a moment (one turn at a time)."""
-        if self.arrivals_per_second() < BURST_PER_SECOND:
-            return
-        if self._deferring is None:
-            self._deferring = asyncio.Lock()
-        async with self._deferring:
-            loop = asyncio.get_running_loop()
-            deadline = loop.time() + TURN_DEFER_SECONDS
-            while self.arrivals_per_second() >= BURST_PER_SECOND and loop.time() < deadline and not self.stopping:
-                await asyncio.sleep(TURN_DEFER_POLL_SECONDS)
 
     async def stop(self, grace: float = STOP_GRACE_SECONDS) -> None:
         """Stop like KeyedWork, then drop mark-as-read calls still running."""
@@ -248,7 +225,7 @@ class InboundWorker(KeyedWork):
             await self._say(message, OPTED_IN_TEXT, "opt_in")
             await self._set_opted_out(message, False)
             return "done"
-        if await asyncio.to_thread(handoff.is_paused, wa_id):
+        if message.paused:
             return "done"  # a person has this chat: stored and listed for staff, no bot turn
         if message.attempts > 1:
             self._mark_read(message.wamid)  # the first time, the webhook did it on accepting it
