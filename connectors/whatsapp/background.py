@@ -19,7 +19,7 @@ import socket
 import threading
 import uuid
 from datetime import timedelta
-from typing import Any, Awaitable, Coroutine, Iterable, Optional, TypeVar
+from typing import Any, Coroutine, Iterable, Optional, TypeVar
 
 from connectors.whatsapp import store
 
@@ -68,7 +68,8 @@ class KeyedWork:
         self._event = asyncio.Event()
         self._loop: Optional[asyncio.AbstractEventLoop] = None
         self._lock = threading.Lock()  # guards _early and _loop against notify() from other threads
-        self._early: list[str] = []  # keys announced before run() started
+        self._early: list[tuple[list[str], Optional[list[Any]]]] = []  # announced before run() started
+        self._handed: dict[str, list[Any]] = {}  # key -> work handed over in memory (see drain)
         self._waiting: dict[str, None] = {}  # keys to drain, in order of announcement
         self._active: dict[str, asyncio.Task] = {}
         self._again: set[str] = set()  # announced while being drained: drain once more
@@ -77,15 +78,26 @@ class KeyedWork:
 
     def notify(self, keys: Iterable[str]) -> None:
         """Drain these keys soon (their work is committed); safe to call from any thread."""
-        keys = list(keys)
+        self._announce(list(keys), None)
+
+    def hand(self, key: str, items: list[Any]) -> None:
+        """Give key's drain items already claimed for this process (`take_handed`); safe from any thread."""
+        self._announce([key], list(items))
+
+    def take_handed(self, key: str) -> list[Any]:
+        """Return (and forget) what was handed over for key."""
+        return self._handed.pop(key, [])
+
+    def _announce(self, keys: list[str], items: Optional[list[Any]]) -> None:
+        """Queue keys (and items for the first) on the loop that runs this, from any thread."""
         if not keys:
             return
         with self._lock:
             loop = self._loop
             if loop is None:
-                self._early.extend(keys)
+                self._early.append((keys, items))
                 return
-        self._call_soon(loop, self._add, keys)
+        self._call_soon(loop, self._add, keys, items)
 
     def notify_later(self, key: str, seconds: float) -> None:
         """Drain key after seconds (a retry that comes due); call on the loop that runs this."""
@@ -116,8 +128,11 @@ class KeyedWork:
         self._scan_now = True
         self._event.set()
 
-    def _add(self, keys: Iterable[str]) -> None:
-        """Queue keys for draining (on the loop)."""
+    def _add(self, keys: Iterable[str], items: Optional[list[Any]] = None) -> None:
+        """Queue keys for draining (on the loop), with items handed over for the first."""
+        keys = list(keys)
+        if items:
+            self._handed.setdefault(keys[0], []).extend(items)
         for key in keys:
             if key in self._active:
                 self._again.add(key)
@@ -131,7 +146,8 @@ class KeyedWork:
         with self._lock:
             self._loop = loop
             early, self._early = self._early, []
-        self._add(early)
+        for keys, items in early:
+            self._add(keys, items)
         next_scan = loop.time()
         while not self.stopping:
             self._event.clear()

@@ -219,7 +219,7 @@ class WhatsAppInput(InputChannel):
         self.sender = OutboxSender(self.config, self.graph, leases)
         # The worker's own Graph client: an aiohttp session belongs to the loop that made it.
         self.inbound = InboundWorker(self.config, GraphClient(self.config), leases, on_new_message,
-                                     self._output, tracker_of, ready)
+                                     self._output, tracker_of, ready, self.sender.hand)
         self._unsubscribe = outbox.subscribe(self.sender.notify)  # turns, templates, the management API
         self._tasks = [asyncio.create_task(self.sender.run()), asyncio.create_task(leases.beat_forever()),
                        asyncio.create_task(RetentionJob(self.config).run())]

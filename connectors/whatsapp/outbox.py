@@ -161,7 +161,16 @@ def claim_due_outbox(wa_id: str, owner: str, ttl: timedelta, limit: int = CLAIM_
     Only a due head row starts a batch, and the batch ends before the first row that is not due, so
     rows still go out one after another in id order.
     """
-    now = now or utcnow()
+    with writing(key=f"out:{wa_id}") as session:
+        return claim_due_rows(session, wa_id, owner, ttl, limit, now or utcnow())
+
+
+def claim_due_rows(session: Session, wa_id: str, owner: str, ttl: timedelta, limit: int,
+                   now: datetime) -> list[OutboxView]:
+    """Claim as claim_due_outbox does, inside the caller's transaction (which holds the out: lock).
+
+    The claimed rows are not announced when the transaction commits: the caller hands them over.
+    """
     o, c = outbox.c, contacts.c
     stmt = (select(outbox, c.opted_out, c.last_inbound_at, _due(now).label("due"))
             .join(contacts, c.wa_id == o.wa_id, isouter=True)
@@ -169,12 +178,14 @@ def claim_due_outbox(wa_id: str, owner: str, ttl: timedelta, limit: int = CLAIM_
     claim = (update(outbox).where(o.id == bindparam("row"), o.state.in_(OPEN_STATES), _due(now))
              .values(state="sending", lease_owner=owner, lease_until=now + ttl, attempts=o.attempts + 1))
     views: list[OutboxView] = []
-    with writing(key=f"out:{wa_id}") as session:
-        for row in session.execute(stmt):
-            if not row.due or session.execute(claim, {"row": row.id}).rowcount != 1:
-                break
-            views.append(OutboxView(row.id, row.wa_id, row.inbound_wamid, row.seq, row.kind, dict(row.payload),
-                                    row.attempts + 1, bool(row.opted_out), row.last_inbound_at))
+    rows = session.execute(stmt).all()
+    for row in rows:
+        if not row.due or session.execute(claim, {"row": row.id}).rowcount != 1:
+            break
+        views.append(OutboxView(row.id, row.wa_id, row.inbound_wamid, row.seq, row.kind, dict(row.payload),
+                                row.attempts + 1, bool(row.opted_out), row.last_inbound_at))
+    if views and len(views) == len(rows) and len(rows) < limit:
+        session.info.get(_QUEUED, set()).discard(wa_id)  # every open row is claimed: nothing to announce
     return views
 
 

@@ -1,8 +1,9 @@
 """Send the outbox to Graph: per recipient in order, one at a time, paced, retried with backoff.
 
-The sender is told which recipients have new rows once they are committed (outbox.subscribe). It
-claims a recipient's due rows in one transaction, sends them one after another, and records the
-wamids Meta returned in one transaction. A row is claimed with a lease before the call.
+A turn's replies reach the sender in memory, already claimed in the transaction that recorded the
+turn (store.finish_turn); other rows are announced by recipient once committed (outbox.subscribe),
+and the sender claims a recipient's due rows in one transaction. It sends them one after another
+and records the wamids Meta returned in one transaction. A row is claimed with a lease before the call.
 Each send carries `biz_opaque_callback_data = outbox:<id>`, so if the process dies between Meta
 accepting a message and us storing its wamid, the status webhook that follows marks the row sent
 and it is not sent again. An expired access token (190) holds every row in the queue, with one
@@ -28,7 +29,7 @@ import aiohttp
 from database.clock import utcnow
 from connectors.whatsapp import outbox
 from connectors.whatsapp.documents import DocumentUnavailable, read_upload
-from connectors.whatsapp.background import KeyedWork, Leases
+from connectors.whatsapp.background import STOP_GRACE_SECONDS, KeyedWork, Leases
 from connectors.whatsapp.config import WhatsAppConfig
 from connectors.whatsapp.errors import (AuthError, GraphError, NetworkError, PairRateLimitError, ReEngagementRequired,
                                         RetryableError, ThrottledError, TokenExpired)
@@ -119,7 +120,9 @@ class OutboxSender(KeyedWork):
         """Send this recipient's due rows in order; stop at the first one that must wait."""
         owner = self.leases.owner
         while not self.stopping:
-            rows = await asyncio.to_thread(outbox.claim_due_outbox, wa_id, owner, self.leases.ttl)
+            rows = self.take_handed(wa_id)  # claimed with the turn's outcome
+            if not rows:
+                rows = await asyncio.to_thread(outbox.claim_due_outbox, wa_id, owner, self.leases.ttl)
             if not rows:
                 return
             self.leases.outbox.update(row.id for row in rows)
@@ -141,6 +144,14 @@ class OutboxSender(KeyedWork):
                     self.leases.outbox.difference_update(row.id for row in rows)
             if not go_on:
                 return
+
+    async def stop(self, grace: float = STOP_GRACE_SECONDS) -> None:
+        """Stop like KeyedWork, then put rows handed over but never tried back in the queue."""
+        await super().stop(grace)
+        handed = [row.id for key in list(self._handed) for row in self.take_handed(key)]
+        if handed:
+            await asyncio.to_thread(outbox.release_claims, handed, self.leases.owner)
+            self.leases.outbox.difference_update(handed)
 
     async def _send(self, row: OutboxView, sent: list[tuple[int, str]]) -> bool:
         """Send one claimed row (adding it to sent, or recording why not); False if the recipient must wait."""

@@ -11,18 +11,19 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any, Callable, Iterable, Optional, Sequence
 
-from sqlalchemy import String, and_, bindparam, case, delete, func, insert, or_, select, update
+from sqlalchemy import String, and_, bindparam, case, func, insert, or_, select, update
 from sqlalchemy.orm import Session
 
 from database.clock import utcnow
 from database.models import Handoff
-from connectors.whatsapp.db import channel_sessions, insert_ignore, writing
-from connectors.whatsapp.outbox import TEMPLATE_KIND, TEMPLATE_SEQ, OutboxItem, queue_rows
+from connectors.whatsapp.db import channel_sessions, insert_ignore, lock_also, writing
+from connectors.whatsapp.outbox import (CLAIM_BATCH, TEMPLATE_KIND, TEMPLATE_SEQ, OutboxItem, OutboxView,
+                                        claim_due_rows, queue_rows)
 from connectors.whatsapp.tables import contacts, inbound, outbox, statuses, webhooks
 from connectors.whatsapp.updates import Delivery, InboundMessage, PreferenceUpdate, StatusUpdate, status_rank
 
 __all__ = ["CALLBACK_PREFIX", "SERVICE_WINDOW", "InboundView", "SavedDelivery", "apply_status",
-           "claim_next_inbound", "extend_leases", "finish_inbound", "finish_turn", "insert_ignore", "is_opted_out",
+           "claim_next_inbound", "extend_leases", "finish_inbound", "finish_turn", "insert_ignore", "TurnRecorded", "is_opted_out",
            "save_deliveries", "save_delivery", "senders_with_work", "set_opted_out"]
 
 SERVICE_WINDOW = timedelta(hours=24)
@@ -278,14 +279,24 @@ def finish_inbound(inbound_id: int, owner: str, state: str, error: Optional[str]
         return result.rowcount == 1
 
 
+@dataclass(frozen=True)
+class TurnRecorded:
+    """What recording a turn's outcome left to do."""
+
+    more: bool  # the sender has another message that may be claimed now
+    sending: tuple[OutboxView, ...] = ()  # its replies, already claimed for sending by this process
+
+
 def finish_turn(message: InboundView, owner: str, state: str, error: Optional[str] = None,
                 replies: Sequence[OutboxItem] = (), opted_out: Optional[bool] = None,
-                refund_attempt: bool = False, now: Optional[datetime] = None) -> bool:
+                refund_attempt: bool = False, send_ttl: Optional[timedelta] = None,
+                now: Optional[datetime] = None) -> TurnRecorded:
     """Record a turn's outcome in one transaction: the message's state, its replies, STOP/START.
 
-    Return True if the sender has another message that may be claimed now (the worker goes on
-    with it without waiting for anyone to announce it). The replies are queued (keyed, so a re-run
-    adds nothing) even if the claim was lost meanwhile; the sender hears of them after the commit.
+    The replies are queued (keyed, so a re-run adds nothing) even if the claim was lost meanwhile.
+    With send_ttl, the same transaction claims them for this process's sender when they are next in
+    the recipient's queue, to be handed over in memory; otherwise the sender hears of them after the
+    commit. `more` lets the worker go on with the sender's next message without being told.
     """
     now = now or utcnow()
     i, c = inbound.c, contacts.c
@@ -295,14 +306,16 @@ def finish_turn(message: InboundView, owner: str, state: str, error: Optional[st
             update(inbound).where(i.id == message.id, i.lease_owner == owner, i.state == "processing")
             .values(state=state, lease_owner=None, lease_until=None, last_error=error, attempts=attempts,
                     done_at=now if state != "pending" else None))
-        queue_rows(session, replies, now)
+        sending: list[OutboxView] = []
+        if queue_rows(session, replies, now) and send_ttl is not None:
+            lock_also(session, f"out:{message.wa_id}")
+            sending = claim_due_rows(session, message.wa_id, owner, send_ttl, CLAIM_BATCH, now)
         if opted_out is not None:
             session.execute(update(contacts).where(c.wa_id == message.wa_id, c.opted_out == (not opted_out))
                             .values(opted_out=opted_out, opted_out_at=now if opted_out else None))
-        if state == "pending":
-            return False  # retried later, not at once
-        more = session.execute(select(i.id).where(i.wa_id == message.wa_id, _claimable(now)).limit(1)).first()
-        return more is not None
+        more = state != "pending" and session.execute(
+            select(i.id).where(i.wa_id == message.wa_id, _claimable(now)).limit(1)).first() is not None
+    return TurnRecorded(more, tuple(sending))
 
 
 def set_opted_out(wa_id: str, opted_out: bool, now: Optional[datetime] = None) -> bool:

@@ -30,7 +30,7 @@ from connectors.whatsapp.background import STOP_GRACE_SECONDS, KeyedWork, Leases
 from connectors.whatsapp.config import WhatsAppConfig
 from connectors.whatsapp.errors import GraphError
 from connectors.whatsapp.graph import GraphClient
-from connectors.whatsapp.outbox import OutboxItem
+from connectors.whatsapp.outbox import OutboxItem, OutboxView
 from connectors.whatsapp.media_fetch import media_for_turn
 from connectors.whatsapp.render import SHORT_ID_PREFIX
 from connectors.whatsapp.store import InboundView
@@ -71,6 +71,7 @@ NOT_UNDERSTOOD_TEXT = ("Sorry, I can't read that kind of message. Please send te
 OnNewMessage = Callable[[UserMessage], Awaitable[Any]]
 MakeOutput = Callable[..., OutputChannel]  # (wa_id, inbound wamid, kind[, first seq])
 TrackerOf = Callable[[str], Awaitable[Optional[DialogueStateTracker]]]
+HandToSender = Callable[[str, list[OutboxView]], None]  # (wa_id, its rows claimed for sending), any thread
 
 
 @dataclass
@@ -88,9 +89,11 @@ class InboundWorker(KeyedWork):
 
     def __init__(self, config: WhatsAppConfig, graph: GraphClient, leases: Leases,
                  on_new_message: OnNewMessage, make_output: MakeOutput, tracker_of: TrackerOf,
-                 ready: Callable[[], bool] = lambda: True, **kwargs: Any) -> None:
+                 ready: Callable[[], bool] = lambda: True, hand_to_sender: Optional[HandToSender] = None,
+                 **kwargs: Any) -> None:
         kwargs.setdefault("concurrency", config.turn_concurrency)
         super().__init__(leases, **kwargs)
+        self.hand_to_sender = hand_to_sender
         self.config = config
         self.graph = graph
         self.on_new_message = on_new_message
@@ -130,12 +133,17 @@ class InboundWorker(KeyedWork):
                 self.leases.inbound.discard(message.id)
                 self._outcomes.pop(message.id, None)
             # An outage put the message back: that try was not the message's fault, so it is returned.
-            more = await asyncio.to_thread(store.finish_turn, message, owner, state, error, outcome.replies,
-                                           outcome.opted_out, refund_attempt=error == UNAVAILABLE_MARK)
+            send_ttl = self.leases.ttl if self.hand_to_sender is not None else None
+            recorded = await asyncio.to_thread(store.finish_turn, message, owner, state, error, outcome.replies,
+                                               outcome.opted_out, refund_attempt=error == UNAVAILABLE_MARK,
+                                               send_ttl=send_ttl)
+            if recorded.sending and self.hand_to_sender is not None:
+                self.leases.outbox.update(row.id for row in recorded.sending)
+                self.hand_to_sender(wa_id, list(recorded.sending))
             if state == "pending":
                 self.notify_later(wa_id, self._retry_pause(wa_id, error))
                 return
-            if not more:
+            if not recorded.more:
                 return
 
     def _retry_pause(self, wa_id: str, error: Optional[str]) -> float:
