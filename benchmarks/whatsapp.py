@@ -14,7 +14,9 @@ a greeting and the main menu, i.e. two WhatsApp messages or one REST answer per 
   reply latency    200 deliveries over 10 s (20/s); time from sending the POST to the stand-in
                    receiving the first reply message (and the last message of the turn).
   throughput       600 turns offered at once (REST: 16 concurrent clients; WhatsApp: all POSTed
-                   up front); turns answered per second between the 10% and 90% completion marks.
+                   up front); turns answered per second between the 10% and 90% completion marks,
+                   and the CPU time `rasa run` spent per turn in each phase (from /proc: less
+                   sensitive than rates to other work on a shared machine).
 
 Targets (issue 4): ack p99 <= 25 ms, reply p50 <= 60 ms, WhatsApp throughput >= 1.0x REST.
 `--profile` runs `rasa run` under py-spy when it is installed (benchmarks/README-profiling: not
@@ -113,6 +115,12 @@ def senders(prefix: str, count: int) -> list[str]:
     return [f"91{prefix}{n:06d}" for n in range(count)]
 
 
+def cpu_seconds(pid: int) -> float:
+    """Return the CPU time (user + system) process pid has used so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 @dataclass
 class Bench:
     """The running pieces and how to reach them."""
@@ -121,6 +129,7 @@ class Bench:
     graph_url: str
     app_secret: str
     http: aiohttp.ClientSession
+    rasa_pid: int = 0
     seen: int = 0  # arrivals already read
     first: dict = None  # type: ignore[assignment]  # wa_id -> first reply time
     last: dict = None  # type: ignore[assignment]  # wa_id -> (count, last reply time)
@@ -258,8 +267,8 @@ async def one_at_a_time(bench: Bench, count: int) -> dict[str, list[float]]:
     return {"first": wa_first, "whole": wa_whole, "rest": rest}
 
 
-async def rest_throughput(bench: Bench, count: int, clients: int) -> float:
-    """Answer count REST turns with clients concurrent callers; return the steady turns/s."""
+async def rest_throughput(bench: Bench, count: int, clients: int) -> tuple[float, float]:
+    """Answer count REST turns with clients concurrent callers; return the steady turns/s and CPU ms per turn."""
     queue = senders("7300", count)
     done: list[float] = []
 
@@ -267,12 +276,15 @@ async def rest_throughput(bench: Bench, count: int, clients: int) -> float:
         while queue:
             done.append(await bench.rest(queue.pop()))
 
+    cpu = cpu_seconds(bench.rasa_pid)
     await asyncio.gather(*(client() for _ in range(clients)))
-    return steady_rate(done)
+    return steady_rate(done), (cpu_seconds(bench.rasa_pid) - cpu) * 1000 / count
 
 
-async def whatsapp_throughput(bench: Bench, count: int, timeout: float) -> tuple[float, int]:
-    """Offer count WhatsApp turns at once; return the steady turns/s and how many were answered."""
+async def whatsapp_throughput(bench: Bench, count: int, timeout: float) -> tuple[float, int, float]:
+    """Offer count WhatsApp turns at once; return the steady turns/s, how many were answered and
+    the CPU ms per turn."""
+    cpu = cpu_seconds(bench.rasa_pid)
     users = senders("7400", count)
     bodies = [delivery_bytes(u, n) for n, u in enumerate(users)]
     semaphore = asyncio.Semaphore(16)
@@ -284,8 +296,9 @@ async def whatsapp_throughput(bench: Bench, count: int, timeout: float) -> tuple
 
     await asyncio.gather(*(post(raw) for raw in bodies))
     answered = await bench.wait_turns(users, timeout)
+    cpu = cpu_seconds(bench.rasa_pid) - cpu
     done = [bench.last[u][1] for u in users if bench.last.get(u, (0, 0))[0] >= REPLIES_PER_TURN]
-    return steady_rate(done), answered
+    return steady_rate(done), answered, cpu * 1000 / max(answered, 1)
 
 
 async def idle(bench: Bench, seconds: float = 2.0) -> None:
@@ -308,19 +321,20 @@ def cpu_busy_share(seconds: float = 1.0) -> float:
     return 1 - (idle1 - idle0) / max(total1 - total0, 1)
 
 
-async def run(args: argparse.Namespace, rasa_url: str, graph_url: str, app_secret: str) -> list[str]:
+async def run(args: argparse.Namespace, rasa_url: str, graph_url: str, app_secret: str, rasa_pid: int) -> list[str]:
     """Run every phase and return the table lines."""
     scale = 0.25 if args.quick else 1.0
     connector = aiohttp.TCPConnector(limit=64, force_close=False)
     timeout = aiohttp.ClientTimeout(total=120)
     async with aiohttp.ClientSession(connector=connector, timeout=timeout) as http:
-        bench = Bench(rasa_url, graph_url, app_secret, http)
+        bench = Bench(rasa_url, graph_url, app_secret, http, rasa_pid)
         await warm_up(bench)
         await idle(bench)
         nothing: dict[str, Any] = {"first": [], "whole": [], "ack": [], "answered": 0, "count": 0,
                                    "statuses": [], "offered_for": 0.0, "drained_in": float("nan"),
                                    "rate": float("nan")}
         e2e, ack, rest, wa, wa_answered = dict(nothing), dict(nothing), float("nan"), float("nan"), 0
+        rest_cpu = wa_cpu = float("nan")
         serial: dict[str, list[float]] = {"first": [], "whole": [], "rest": []}
         if "serial" in args.phases:
             serial = await one_at_a_time(bench, int(40 * scale))
@@ -329,9 +343,9 @@ async def run(args: argparse.Namespace, rasa_url: str, graph_url: str, app_secre
             e2e = await reply_latency(bench, int(200 * scale), 20.0)
             await idle(bench)
         if "throughput" in args.phases:
-            rest = await rest_throughput(bench, int(600 * scale), 16)
+            rest, rest_cpu = await rest_throughput(bench, int(600 * scale), 16)
             await idle(bench)
-            wa, wa_answered = await whatsapp_throughput(bench, int(600 * scale), 300)
+            wa, wa_answered, wa_cpu = await whatsapp_throughput(bench, int(600 * scale), 300)
             await idle(bench)
         if "ack" in args.phases:
             ack = await ack_latency(bench, int(2000 * scale), 200.0, 600)
@@ -356,6 +370,7 @@ async def run(args: argparse.Namespace, rasa_url: str, graph_url: str, app_secre
         f"| sustained throughput, WhatsApp channel ({wa_answered} turns) | {wa:.1f} turns/s "
         f"({2 * wa:.1f} messages/s) | - |",
         f"| WhatsApp / REST | {wa / rest:.2f}x | >= 1.0x |",
+        f"| CPU of `rasa run` per turn in those runs: REST, WhatsApp | {rest_cpu:.1f} ms, {wa_cpu:.1f} ms | - |",
         f"| backlog of the 200 msg/s run answered ({ack['answered']}/{ack['count']}) "
         f"| all in {ack['drained_in']:.1f} s, steady {ack['rate']:.1f} turns/s | - |",
         f"| mark-as-read calls seen by the stand-in | {reads} | - |",
@@ -401,7 +416,8 @@ def main() -> None:
             with running_stack(workdir / "stack", credentials=credentials, extra_env=env) as stack:
                 spy = _start_profiler(args, stack.services["rasa"].proc.pid, workdir)
                 try:
-                    lines = asyncio.run(run(args, stack.rasa_url, graph_url, app_secret))
+                    lines = asyncio.run(run(args, stack.rasa_url, graph_url, app_secret,
+                                            stack.services["rasa"].proc.pid))
                 finally:
                     if spy is not None:
                         spy.send_signal(signal.SIGINT)

@@ -1,10 +1,12 @@
-"""Plumbing for the channel's background work: poll loops, lease heartbeat, a loop thread.
+"""Plumbing for the channel's background work: keyed work queues, lease heartbeat, a loop thread.
 
-Each loop wakes on an asyncio.Event (set after a webhook or an enqueue, from any thread) or after a
-short poll, so rows written by other instances sharing the database are picked up too. Work is
-split per key (one sender, one recipient): a key is drained by one task at a time, and a lease in
-the database makes that true across processes. Rasa's turns run on a LoopThread of their own, so
-their CPU-bound parts (NLU, policies, tracker serialisation) never hold up the webhook's answer.
+Work is split per key (one sender, one recipient). Whoever commits new work names its keys
+(`notify`, from any thread): the ingress writer after its durable commit, a turn's outcome after
+its commit. A key is drained by one task at a time; the database decides which row is next and
+keeps two processes off one key. The database is searched for work only at start-up and by a slow
+recovery scan (rows of an instance that died, retries that came due, rows queued by another
+process). Rasa's turns run on a LoopThread of their own, so their CPU-bound parts (NLU, policies,
+tracker serialisation) never hold up the webhook's answer.
 """
 from __future__ import annotations
 
@@ -12,22 +14,19 @@ import asyncio
 import concurrent.futures
 import gc
 import logging
-import math
 import os
 import socket
 import threading
-import time
 import uuid
 from datetime import timedelta
-from typing import Any, Awaitable, Coroutine, Iterable, Optional, TypeVar
+from typing import Any, Coroutine, Iterable, Optional, TypeVar
 
 from connectors.whatsapp import store
 
 logger = logging.getLogger(__name__)
 
 LEASE_TTL = timedelta(seconds=10)  # how long a crashed instance's work stays locked
-POLL_SECONDS = 0.2
-MIN_LOOK_INTERVAL = 0.01  # seconds between two searches for work
+RECOVERY_SECONDS = 2.0  # between two searches of the database for work nobody announced
 STOP_GRACE_SECONDS = 10.0
 T = TypeVar("T")
 
@@ -43,7 +42,6 @@ class Leases:
     def __init__(self, owner: str, ttl: timedelta = LEASE_TTL) -> None:
         self.owner = owner
         self.ttl = ttl
-        self.keys: set[str] = set()
         self.inbound: set[int] = set()
         self.outbox: set[int] = set()
 
@@ -52,111 +50,167 @@ class Leases:
         while True:
             await asyncio.sleep(self.ttl.total_seconds() / 3)
             try:
-                await asyncio.to_thread(store.extend_leases, self.owner, set(self.keys),
-                                        set(self.inbound), set(self.outbox), self.ttl)
+                await asyncio.to_thread(store.extend_leases, self.owner, set(self.inbound),
+                                        set(self.outbox), self.ttl)
             except Exception as exc:  # noqa: BLE001 - one missed beat is harmless; keep beating
                 log_failure("whatsapp.lease.renew_failed", exc)
 
 
-class PollLoop:
-    """Find keys with work, drain each in its own task, then sleep until woken or polled."""
+class KeyedWork:
+    """Drain each announced key in its own task (up to concurrency at once); scan now and then."""
 
-    name = "loop"
+    name = "work"
 
-    def __init__(self, leases: Leases, concurrency: int = 64, poll_seconds: float = POLL_SECONDS) -> None:
+    def __init__(self, leases: Leases, concurrency: int = 64, scan_seconds: float = RECOVERY_SECONDS) -> None:
         self.leases = leases
         self.concurrency = concurrency
-        self.poll_seconds = poll_seconds
+        self.scan_seconds = scan_seconds
         self._event = asyncio.Event()
         self._loop: Optional[asyncio.AbstractEventLoop] = None
+        self._lock = threading.Lock()  # guards _early and _loop against notify() from other threads
+        self._early: list[tuple[list[str], Optional[list[Any]]]] = []  # announced before run() started
+        self._handed: dict[str, list[Any]] = {}  # key -> work handed over in memory (see drain)
+        self._waiting: dict[str, None] = {}  # keys to drain, in order of announcement
         self._active: dict[str, asyncio.Task] = {}
+        self._again: set[str] = set()  # announced while being drained: drain once more
+        self._scan_now = False
         self.stopping = False
 
+    def notify(self, keys: Iterable[str]) -> None:
+        """Drain these keys soon (their work is committed); safe to call from any thread."""
+        self._announce(list(keys), None)
+
+    def hand(self, key: str, items: list[Any]) -> None:
+        """Give key's drain items already claimed for this process (`take_handed`); safe from any thread."""
+        self._announce([key], list(items))
+
+    def take_handed(self, key: str) -> list[Any]:
+        """Return (and forget) what was handed over for key."""
+        return self._handed.pop(key, [])
+
+    def _announce(self, keys: list[str], items: Optional[list[Any]]) -> None:
+        """Queue keys (and items for the first) on the loop that runs this, from any thread."""
+        if not keys:
+            return
+        with self._lock:
+            loop = self._loop
+            if loop is None:
+                self._early.append((keys, items))
+                return
+        self._call_soon(loop, self._add, keys, items)
+
+    def notify_later(self, key: str, seconds: float) -> None:
+        """Drain key after seconds (a retry that comes due); call on the loop that runs this."""
+        if self._loop is not None and not self.stopping:
+            self._loop.call_later(seconds, self._add, [key])
+
     def wake(self) -> None:
-        """Look for work now instead of at the next poll; safe to call from any thread."""
+        """Search the database for work now instead of at the next scan; safe from any thread."""
         loop = self._loop
-        if loop is None:
-            return  # not running yet: the first pass finds the work
+        if loop is not None:
+            self._call_soon(loop, self._request_scan)
+
+    def _call_soon(self, loop: asyncio.AbstractEventLoop, callback: Any, *args: Any) -> None:
+        """Run callback on loop: directly when already there, else thread-safely."""
         try:
             same_loop = asyncio.get_running_loop() is loop
         except RuntimeError:
             same_loop = False
         if same_loop:
-            self._event.set()
+            callback(*args)
         elif not loop.is_closed():
-            loop.call_soon_threadsafe(self._event.set)
+            try:
+                loop.call_soon_threadsafe(callback, *args)
+            except RuntimeError:  # closed meanwhile: the next start scans
+                pass
+
+    def _request_scan(self) -> None:
+        self._scan_now = True
+        self._event.set()
+
+    def _add(self, keys: Iterable[str], items: Optional[list[Any]] = None) -> None:
+        """Queue keys for draining (on the loop), with items handed over for the first."""
+        keys = list(keys)
+        if items:
+            self._handed.setdefault(keys[0], []).extend(items)
+        for key in keys:
+            if key in self._active:
+                self._again.add(key)
+            else:
+                self._waiting[key] = None
+        self._event.set()
 
     async def run(self) -> None:
-        """Run until cancelled."""
-        self._loop = asyncio.get_running_loop()
-        last_look = float("-inf")
+        """Run until cancelled: start drains for announced keys, scan the database now and then."""
+        loop = asyncio.get_running_loop()
+        with self._lock:
+            self._loop = loop
+            early, self._early = self._early, []
+        for keys, items in early:
+            self._add(keys, items)
+        next_scan = loop.time()
         while not self.stopping:
             self._event.clear()
-            if len(self._active) < self.concurrency:  # all slots busy: a freed slot wakes us
-                pause = last_look + MIN_LOOK_INTERVAL - self._loop.time()
-                if pause > 0:  # a burst of wake-ups costs one query per interval, not one each
-                    await asyncio.sleep(pause)
-                last_look = self._loop.time()
-                self._start_drains(await self._find_work_logged())
+            if self._scan_now or loop.time() >= next_scan:
+                self._scan_now = False
+                next_scan = loop.time() + self.scan_seconds
+                self._add(await self._find_work_logged())
+            self._start_drains()
             try:
-                await asyncio.wait_for(self._event.wait(), self.poll_seconds)
+                await asyncio.wait_for(self._event.wait(), max(0.0, next_scan - loop.time()))
             except asyncio.TimeoutError:
                 pass
 
     async def _find_work_logged(self) -> list[str]:
-        """Return keys with work; a failed poll (database busy) is retried next time."""
+        """Return keys with work; a failed scan (database busy) is retried at the next one."""
         try:
             return await self.find_work()
         except Exception as exc:  # noqa: BLE001
-            log_failure(f"whatsapp.{self.name}.poll_failed", exc)
+            log_failure(f"whatsapp.{self.name}.scan_failed", exc)
             return []
 
-    def _start_drains(self, keys: list[str]) -> None:
-        """Drain each key that is not being drained, up to the concurrency limit."""
-        for key in keys:
-            if key not in self._active and len(self._active) < self.concurrency and not self.stopping:
-                task = asyncio.create_task(self._drain_logged(key))
-                self._active[key] = task
-                task.add_done_callback(lambda _t, k=key: self._drained(k))
+    def _start_drains(self) -> None:
+        """Drain waiting keys, oldest announcement first, up to the concurrency limit."""
+        while self._waiting and len(self._active) < self.concurrency and not self.stopping:
+            key = next(iter(self._waiting))
+            del self._waiting[key]
+            task = asyncio.create_task(self._drain_logged(key))
+            self._active[key] = task
+            task.add_done_callback(lambda _t, k=key: self._drained(k))
 
     def _drained(self, key: str) -> None:
-        """Free the key's slot and look for more work."""
+        """Free the key's slot; drain it again if work was announced meanwhile."""
         self._active.pop(key, None)
+        if key in self._again:
+            self._again.discard(key)
+            self._waiting[key] = None
         self._event.set()
 
     async def stop(self, grace: float = STOP_GRACE_SECONDS) -> None:
         """Stop taking work, let running drains finish for up to grace seconds, then cancel them."""
         self.stopping = True
+        self._waiting.clear()
         tasks = list(self._active.values())
         if tasks:
             _, pending = await asyncio.wait(tasks, timeout=grace)
             await cancel_all(pending)
 
     async def find_work(self) -> list[str]:
-        """Return keys that have work now."""
+        """Return keys that have work now (the recovery scan)."""
         raise NotImplementedError
 
     async def drain(self, key: str) -> None:
-        """Do all current work for one key (the lease on it is already held)."""
+        """Do all current work for one key."""
         raise NotImplementedError
 
     async def _drain_logged(self, key: str) -> None:
-        """Hold the key's lease while draining it; log anything unexpected and carry on."""
-        lease_key = f"{self.name}:{key}"
-        owner = self.leases.owner
+        """Drain a key; log anything unexpected and carry on."""
         try:
-            if not await asyncio.to_thread(store.claim_lease, lease_key, owner, self.leases.ttl):
-                return  # another instance is on it
-            self.leases.keys.add(lease_key)
             await self.drain(key)
         except asyncio.CancelledError:
             raise
-        except Exception as exc:  # noqa: BLE001 - one bad key must not stop the loop
+        except Exception as exc:  # noqa: BLE001 - one bad key must not stop the others
             log_failure(f"whatsapp.{self.name}.drain_failed", exc, logging.ERROR)
-        finally:
-            if lease_key in self.leases.keys:
-                self.leases.keys.discard(lease_key)
-                await _quietly(asyncio.to_thread(store.release_lease, lease_key, owner))
 
 
 class LoopThread:
@@ -204,29 +258,6 @@ class LoopThread:
             self.loop.close()
 
 
-class ArrivalRate:
-    """The recent rate of webhook deliveries, decaying exponentially (time constant tau seconds).
-
-    Written by the webhook on Sanic's loop and read by the turn thread: two floats, so a reader
-    can at worst see a rate one delivery off.
-    """
-
-    def __init__(self, tau: float = 0.1) -> None:
-        self.tau = tau
-        self._rate = 0.0
-        self._at = time.monotonic()
-
-    def tick(self) -> None:
-        """Count one delivery now."""
-        now = time.monotonic()
-        self._rate = self._rate * math.exp(-(now - self._at) / self.tau) + 1.0 / self.tau
-        self._at = now
-
-    def per_second(self) -> float:
-        """Return the deliveries per second of the last few tau."""
-        return self._rate * math.exp(-(time.monotonic() - self._at) / self.tau)
-
-
 _frozen = False
 
 
@@ -261,11 +292,3 @@ async def cancel_all(tasks: Iterable[asyncio.Future]) -> None:
         task.cancel()
     if tasks:
         await asyncio.gather(*tasks, return_exceptions=True)
-
-
-async def _quietly(awaitable: Awaitable[object]) -> None:
-    """Await a clean-up step; a failure only costs waiting for the lease to lapse."""
-    try:
-        await awaitable
-    except Exception:  # noqa: BLE001
-        logger.debug("whatsapp.lease.release_failed", exc_info=True)

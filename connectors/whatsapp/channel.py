@@ -1,8 +1,8 @@
 """Rasa input/output channel for the WhatsApp Cloud API.
 
-The webhook verifies, stores, acknowledges and marks the message read; Rasa runs afterwards in
-worker.py (on a thread of its own, so a busy assistant never slows the acknowledgement) and
-replies go out through the outbox in sender.py. Served by `rasa run` at /webhooks/whatsapp/webhook.
+The webhook verifies, stores, acknowledges and marks the message read; the ingress writer hands
+the new messages' senders to worker.py, where Rasa runs (on a thread of its own, so a busy
+assistant never slows the acknowledgement), and replies go out through the outbox in sender.py. Served by `rasa run` at /webhooks/whatsapp/webhook.
 """
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import asyncio
 import json
 import logging
 import uuid
-from typing import Any, Awaitable, Callable, Dict, Optional, Text
+from typing import Any, Awaitable, Callable, Dict, Optional, Sequence, Text
 
 from rasa.core.channels.channel import InputChannel, OutputChannel, UserMessage
 from rasa.shared.core.trackers import DialogueStateTracker
@@ -22,8 +22,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from connectors import rasa_speedups
 from connectors.whatsapp import outbox, store
-from connectors.whatsapp.background import (ArrivalRate, Leases, LoopThread, cancel_all, freeze_heap_once,
-                                            log_failure, new_owner)
+from connectors.whatsapp.background import Leases, LoopThread, cancel_all, freeze_heap_once, log_failure, new_owner
 from connectors.whatsapp.config import WhatsAppConfig
 from connectors.whatsapp.graph import GraphClient
 from connectors.whatsapp.ingress import IngressWriter
@@ -42,7 +41,7 @@ MAX_BODY_BYTES = 3 * 1024 * 1024  # Meta's webhook payload limit; also the serve
 
 
 class WhatsAppOutput(OutputChannel):
-    """Enqueue a turn's replies as outbox rows; the sender delivers them."""
+    """Enqueue replies as outbox rows (or collect a turn's, for the worker to record with its outcome)."""
 
     @classmethod
     def name(cls) -> Text:
@@ -50,13 +49,17 @@ class WhatsAppOutput(OutputChannel):
         return "whatsapp"
 
     def __init__(self, wa_id: Optional[str], inbound_wamid: Optional[str], kind: str = "reply",
-                 on_enqueued: Callable[[], None] = lambda: None, first_seq: int = 0) -> None:
+                 first_seq: int = 0) -> None:
         self.wa_id = wa_id
         # Replies not caused by an inbound message (Rasa API, reminders) get a key of their own.
         self.key = inbound_wamid or f"out:{uuid.uuid4().hex}"
         self.kind = kind
-        self.on_enqueued = on_enqueued
         self._seq = first_seq  # a fixed answer outside the turn's 0, 1, ... (the give-up apology)
+        self._collected: Optional[list[OutboxItem]] = None
+
+    def collect(self, into: list[OutboxItem]) -> None:
+        """Append replies to into instead of enqueuing them (written with the turn's outcome)."""
+        self._collected = into
 
     async def send_response(self, recipient_id: Text, message: Dict[Text, Any]) -> None:
         """Render one whole Rasa response (text, buttons, image, custom) and enqueue its bodies."""
@@ -67,9 +70,10 @@ class WhatsAppOutput(OutputChannel):
         items = [OutboxItem(wa_id, self.key, self._seq + n, self.kind, payload)
                  for n, payload in enumerate(rendered.payloads)]
         self._seq += len(items)
-        if items:
+        if self._collected is not None:
+            self._collected.extend(items)
+        elif items:
             await asyncio.to_thread(outbox.enqueue, items)
-            self.on_enqueued()
 
     async def send_text_message(self, recipient_id: Text, text: Text, **kwargs: Any) -> None:
         """Enqueue a plain text."""
@@ -102,8 +106,7 @@ class WhatsAppInput(InputChannel):
         self._reads: set[asyncio.Task] = set()
         self._turns: Optional[LoopThread] = None
         self._unsubscribe: Callable[[], None] = lambda: None
-        self._ingress = IngressWriter(config.phone_number_id, self._reengagement)
-        self._arrivals = ArrivalRate()
+        self._ingress = IngressWriter(config.phone_number_id, self._reengagement, on_saved=self._hand_over)
 
     def blueprint(self, on_new_message: Callable[[UserMessage], Awaitable[Any]]) -> Blueprint:
         """Return the webhook routes and the listeners that run the background workers."""
@@ -155,7 +158,6 @@ class WhatsAppInput(InputChannel):
             return _rejected("missing_signature", 401)
         if not verify_signature(self.config.app_secret, body, signature):
             return _rejected("invalid_signature", 403)
-        self._arrivals.tick()
         try:
             data = json.loads(body)
         except (ValueError, RecursionError):  # RecursionError: absurdly deep nesting
@@ -174,10 +176,6 @@ class WhatsAppInput(InputChannel):
                      saved.other_numbers, delivery.skipped, saved.templates)
         for error in delivery.errors:
             logger.warning("whatsapp.webhook.error code=%s title=%s", error.code, error.title)
-        if saved.new_messages and self.inbound is not None:
-            self.inbound.wake()
-        if saved.templates:
-            self._wake_sender()
         self._mark_read(delivery, saved)
         return response.json({"status": "ok"})
 
@@ -221,8 +219,8 @@ class WhatsAppInput(InputChannel):
         self.sender = OutboxSender(self.config, self.graph, leases)
         # The worker's own Graph client: an aiohttp session belongs to the loop that made it.
         self.inbound = InboundWorker(self.config, GraphClient(self.config), leases, on_new_message,
-                                     self._output, tracker_of, ready, self._arrivals.per_second)
-        self._unsubscribe = outbox.subscribe(self._wake_sender)  # also wakes for the management API
+                                     self._output, tracker_of, ready, self.sender.hand)
+        self._unsubscribe = outbox.subscribe(self.sender.notify)  # turns, templates, the management API
         self._tasks = [asyncio.create_task(self.sender.run()), asyncio.create_task(leases.beat_forever()),
                        asyncio.create_task(RetentionJob(self.config).run())]
         if self.config.turns_in_thread:
@@ -260,16 +258,16 @@ class WhatsAppInput(InputChannel):
 
     def get_output_channel(self) -> Optional[OutputChannel]:
         """Return an output channel for messages Rasa sends on its own (API, reminders)."""
-        return WhatsAppOutput(None, None, on_enqueued=self._wake_sender)
+        return WhatsAppOutput(None, None)
 
     def _output(self, wa_id: str, inbound_wamid: str, kind: str, first_seq: int = 0) -> OutputChannel:
         """Return the output channel for one inbound message's turn."""
-        return WhatsAppOutput(wa_id, inbound_wamid, kind, on_enqueued=self._wake_sender, first_seq=first_seq)
+        return WhatsAppOutput(wa_id, inbound_wamid, kind, first_seq=first_seq)
 
-    def _wake_sender(self) -> None:
-        """Tell the sender there is something new in the outbox."""
-        if self.sender is not None:
-            self.sender.wake()
+    def _hand_over(self, senders: Sequence[str]) -> None:
+        """Give the worker the senders whose new messages were just committed (ingress thread)."""
+        if self.inbound is not None:
+            self.inbound.notify(senders)
 
 
 def _rejected(code: str, status: int) -> HTTPResponse:

@@ -26,7 +26,7 @@ from contextlib import contextmanager
 from functools import lru_cache
 from typing import Any, Iterator, Mapping, Optional, Sequence
 
-from sqlalchemy import Table, create_engine, event, insert
+from sqlalchemy import Table, create_engine, event, insert, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.exc import IntegrityError
@@ -66,6 +66,16 @@ def writing(durable: bool = False, key: Optional[str] = None) -> Iterator[Sessio
         with factory.begin() as session:
             lock_for_write(session)
             yield session
+
+
+def lock_also(session: Session, key: str) -> None:
+    """On PostgreSQL, also take the advisory lock on key in the open write transaction (no-op on SQLite,
+    whose write transaction already excludes every other writer). Take `in:` keys before `out:` keys."""
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(_ADVISORY_LOCK, {"key": key})
+
+
+_ADVISORY_LOCK = text("SELECT pg_advisory_xact_lock(hashtext(:key))")
 
 
 class _WriteGate:

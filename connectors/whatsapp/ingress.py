@@ -4,6 +4,8 @@ The webhook awaits `IngressWriter.save` and answers 200 once the delivery is on 
 that arrive while a transaction is being committed wait for the next one and go in together, so
 under a burst the disk is flushed once per batch instead of once per POST (group commit). A batch
 that fails is retried one delivery at a time, so one bad delivery cannot make Meta resend others.
+Right after the commit the writer names the senders with new messages (`on_saved`): that is how
+the worker learns of them, without searching the database.
 """
 from __future__ import annotations
 
@@ -12,7 +14,7 @@ import logging
 import queue
 import threading
 from dataclasses import dataclass
-from typing import Optional
+from typing import Callable, Optional, Sequence
 
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -23,6 +25,7 @@ from connectors.whatsapp.updates import Delivery
 logger = logging.getLogger(__name__)
 
 MAX_BATCH = 64
+OnSaved = Callable[[Sequence[str]], None]  # the wa_ids with new messages, called from the writer thread
 
 
 @dataclass
@@ -39,9 +42,10 @@ class IngressWriter:
     """A thread that saves queued deliveries in batches."""
 
     def __init__(self, phone_number_id: str, reengage: Optional[Reengage] = None,
-                 max_batch: int = MAX_BATCH) -> None:
+                 max_batch: int = MAX_BATCH, on_saved: OnSaved = lambda _senders: None) -> None:
         self.phone_number_id = phone_number_id
         self.reengage = reengage
+        self.on_saved = on_saved
         self.max_batch = max_batch
         self._queue: queue.SimpleQueue[Optional[_Pending]] = queue.SimpleQueue()
         self._thread: Optional[threading.Thread] = None
@@ -107,6 +111,12 @@ class IngressWriter:
                 exc = SQLAlchemyError(type(exc).__name__)  # answered 503: Meta delivers it again
             _report(batch[0], exception=exc)
             return
+        senders = list(dict.fromkeys(wa_id for saved in results for wa_id in saved.senders))
+        if senders:
+            try:
+                self.on_saved(senders)
+            except Exception:  # noqa: BLE001 - the recovery scan finds them instead
+                logger.debug("whatsapp.ingress.handoff_failed", exc_info=True)
         for pending, saved in zip(batch, results):
             _report(pending, result=saved)
 

@@ -4,9 +4,10 @@ Sync functions for asyncio.to_thread. A row moves queued -> sending -> sent | fa
 queued with a later next_attempt_at). Only the oldest open row of a recipient is ever sendable, so
 replies reach each user in order, and a row is claimed with a lease so no two senders send it.
 
-Other code of the same process (the management API) may queue messages with `enqueue` or
-`enqueue_text`; the sender is woken at once (`subscribe`), and checks opt-out and the 24-hour
-window again at send time.
+Whoever queues rows (a turn's outcome, the management API, staff replies, `enqueue_text`) does so
+with `queue_rows` inside its own transaction; once that commits, the subscribed sender of this
+process is told which recipients have new rows (`subscribe`), so nothing polls for them. The sender
+checks opt-out and the 24-hour window again at send time.
 """
 from __future__ import annotations
 
@@ -15,9 +16,9 @@ import threading
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, Callable, Optional, Sequence
+from typing import Any, Callable, Collection, Optional, Sequence
 
-from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy import and_, bindparam, event, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from database.clock import utcnow
@@ -34,7 +35,10 @@ UNCERTAIN_GRACE = timedelta(seconds=30)
 TEMPLATE_SEQ = -1  # one re-engagement template per inbound message, whatever fails after it
 TEMPLATE_KIND = "template"  # the only kind sent when the 24-hour window is closed
 
-_listeners: list[Callable[[], None]] = []
+CLAIM_BATCH = 10  # rows of one recipient claimed (and later marked sent) in one transaction
+Listener = Callable[[Collection[str]], None]  # called with the recipients that have new rows
+_listeners: list[Listener] = []
+_QUEUED = "whatsapp_outbox_queued"  # Session.info key: recipients to announce after the commit
 _listeners_lock = threading.Lock()
 
 
@@ -69,10 +73,7 @@ def enqueue(items: Sequence[OutboxItem], now: Optional[datetime] = None) -> int:
     if not items:
         return 0
     with writing() as session:
-        added = queue_rows(session, items, now or utcnow())
-    if added:
-        _notify()
-    return added
+        return queue_rows(session, items, now or utcnow())
 
 
 def enqueue_text(wa_id: str, text: str, key: Optional[str] = None, kind: str = "staff") -> str:
@@ -90,18 +91,39 @@ def enqueue_text(wa_id: str, text: str, key: Optional[str] = None, kind: str = "
 
 
 def queue_rows(session: Session, items: Sequence[OutboxItem], now: datetime) -> int:
-    """Insert outbox rows inside the caller's transaction; return how many were new."""
+    """Insert outbox rows inside the caller's transaction; return how many were new.
+
+    The subscribed senders hear of the new rows' recipients when that transaction commits.
+    """
     added = 0
+    recipients: set[str] = session.info.setdefault(_QUEUED, set())
     for item in items:
         row = {"wa_id": item.wa_id, "inbound_wamid": item.inbound_wamid, "seq": item.seq,
                "kind": item.kind, "payload": item.payload, "state": "queued", "attempts": 0,
                "next_attempt_at": now, "status_rank": 0, "created_at": now}
-        added += insert_ignore(session, outbox, row, ["inbound_wamid", "seq"])
+        if insert_ignore(session, outbox, row, ["inbound_wamid", "seq"]):
+            added += 1
+            recipients.add(item.wa_id)
     return added
 
 
-def subscribe(listener: Callable[[], None]) -> Callable[[], None]:
-    """Call listener (from any thread) after rows are queued; return a function that unsubscribes."""
+@event.listens_for(Session, "after_commit")
+def _announce(session: Session) -> None:
+    """Tell the senders which recipients got rows in the transaction that just committed."""
+    recipients = session.info.pop(_QUEUED, None)
+    if recipients:
+        _notify(recipients)
+
+
+@event.listens_for(Session, "after_rollback")
+def _forget(session: Session) -> None:
+    """Rows of a rolled-back transaction were never queued."""
+    session.info.pop(_QUEUED, None)
+
+
+def subscribe(listener: Listener) -> Callable[[], None]:
+    """Call listener (from any thread) with the recipients of newly queued rows once they are
+    committed; return a function that unsubscribes."""
     with _listeners_lock:
         _listeners.append(listener)
 
@@ -128,31 +150,73 @@ def recipients_with_work(now: Optional[datetime] = None, limit: int = 200) -> li
 def claim_next_outbox(wa_id: str, owner: str, ttl: timedelta,
                       now: Optional[datetime] = None) -> Optional[OutboxView]:
     """Claim the recipient's oldest open row if it is due; None if nothing is sendable now."""
-    now = now or utcnow()
-    o, c = outbox.c, contacts.c
-    stmt = (select(outbox, c.opted_out, c.last_inbound_at)
-            .join(contacts, c.wa_id == o.wa_id, isouter=True)
-            .where(o.wa_id == wa_id, o.state.in_(OPEN_STATES)).order_by(o.id).limit(1))
+    rows = claim_due_outbox(wa_id, owner, ttl, 1, now)
+    return rows[0] if rows else None
+
+
+def claim_due_outbox(wa_id: str, owner: str, ttl: timedelta, limit: int = CLAIM_BATCH,
+                     now: Optional[datetime] = None) -> list[OutboxView]:
+    """Claim, in one transaction, the recipient's oldest open rows that are due, in order.
+
+    Only a due head row starts a batch, and the batch ends before the first row that is not due, so
+    rows still go out one after another in id order.
+    """
     with writing(key=f"out:{wa_id}") as session:
-        row = session.execute(stmt).first()
-        if row is None:
-            return None
-        claimed = session.execute(
-            update(outbox).where(o.id == row.id, o.state.in_(OPEN_STATES), _due(now))
-            .values(state="sending", lease_owner=owner, lease_until=now + ttl, attempts=o.attempts + 1))
-        if claimed.rowcount != 1:
-            return None
-        return OutboxView(row.id, row.wa_id, row.inbound_wamid, row.seq, row.kind, dict(row.payload),
-                          row.attempts + 1, bool(row.opted_out), row.last_inbound_at)
+        return claim_due_rows(session, wa_id, owner, ttl, limit, now or utcnow())
+
+
+def claim_due_rows(session: Session, wa_id: str, owner: str, ttl: timedelta, limit: int,
+                   now: datetime) -> list[OutboxView]:
+    """Claim as claim_due_outbox does, inside the caller's transaction (which holds the out: lock).
+
+    The claimed rows are not announced when the transaction commits: the caller hands them over.
+    """
+    o, c = outbox.c, contacts.c
+    stmt = (select(outbox, c.opted_out, c.last_inbound_at, _due(now).label("due"))
+            .join(contacts, c.wa_id == o.wa_id, isouter=True)
+            .where(o.wa_id == wa_id, o.state.in_(OPEN_STATES)).order_by(o.id).limit(limit))
+    claim = (update(outbox).where(o.id == bindparam("row"), o.state.in_(OPEN_STATES), _due(now))
+             .values(state="sending", lease_owner=owner, lease_until=now + ttl, attempts=o.attempts + 1))
+    views: list[OutboxView] = []
+    rows = session.execute(stmt).all()
+    for row in rows:
+        if not row.due or session.execute(claim, {"row": row.id}).rowcount != 1:
+            break
+        views.append(OutboxView(row.id, row.wa_id, row.inbound_wamid, row.seq, row.kind, dict(row.payload),
+                                row.attempts + 1, bool(row.opted_out), row.last_inbound_at))
+    if views and len(views) == len(rows) and len(rows) < limit:
+        session.info.get(_QUEUED, set()).discard(wa_id)  # every open row is claimed: nothing to announce
+    return views
 
 
 def mark_sent(row_id: int, owner: str, graph_wamid: str, now: Optional[datetime] = None) -> None:
     """Record Meta's wamid for a row we sent (a status webhook may have done it already)."""
+    mark_sent_many([(row_id, graph_wamid)], owner, now)
+
+
+_MARK_SENT = update(outbox).where(outbox.c.id == bindparam("row"), outbox.c.lease_owner == bindparam("owner")).values(
+    state="sent", graph_wamid=bindparam("wamid"), sent_at=bindparam("now"), lease_owner=None, lease_until=None,
+    last_error_code=None, last_error=None)
+
+
+def mark_sent_many(sent: Sequence[tuple[int, str]], owner: str, now: Optional[datetime] = None) -> None:
+    """Record Meta's wamid for each (row id, wamid) we sent, in one transaction."""
+    if not sent:
+        return
+    now = now or utcnow()
+    with writing() as session:
+        session.execute(_MARK_SENT, [{"row": row_id, "owner": owner, "wamid": wamid, "now": now}
+                                     for row_id, wamid in sent])
+
+
+def release_claims(row_ids: Collection[int], owner: str) -> None:
+    """Put claimed rows that were never tried back in the queue, giving their attempt back."""
+    if not row_ids:
+        return
     o = outbox.c
     with writing() as session:
-        session.execute(update(outbox).where(o.id == row_id, o.lease_owner == owner).values(
-            state="sent", graph_wamid=graph_wamid, sent_at=now or utcnow(), lease_owner=None,
-            lease_until=None, last_error_code=None, last_error=None))
+        session.execute(update(outbox).where(o.id.in_(list(row_ids)), o.lease_owner == owner, o.state == "sending")
+                        .values(state="queued", lease_owner=None, lease_until=None, attempts=o.attempts - 1))
 
 
 def set_payload(row_id: int, owner: str, payload: dict[str, Any]) -> None:
@@ -194,12 +258,13 @@ def _due(now: datetime) -> Any:
                and_(o.state == "sending", o.lease_until < now - UNCERTAIN_GRACE))
 
 
-def _notify() -> None:
-    """Tell the subscribed senders that rows were queued; a failing listener only costs a poll."""
+def _notify(recipients: Collection[str]) -> None:
+    """Tell the subscribed senders which recipients have new rows; a failing listener only costs
+    waiting for the recovery scan."""
     with _listeners_lock:
         listeners = list(_listeners)
     for listener in listeners:
         try:
-            listener()
+            listener(recipients)
         except Exception:  # noqa: BLE001 - e.g. the sender's loop already closed
             logger.debug("whatsapp.outbox.notify_failed", exc_info=True)

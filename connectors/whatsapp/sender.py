@@ -1,6 +1,9 @@
 """Send the outbox to Graph: per recipient in order, one at a time, paced, retried with backoff.
 
-A row is claimed with a lease before the call and gets Meta's wamid as soon as the call returns.
+A turn's replies reach the sender in memory, already claimed in the transaction that recorded the
+turn (store.finish_turn); other rows are announced by recipient once committed (outbox.subscribe),
+and the sender claims a recipient's due rows in one transaction. It sends them one after another
+and records the wamids Meta returned in one transaction. A row is claimed with a lease before the call.
 Each send carries `biz_opaque_callback_data = outbox:<id>`, so if the process dies between Meta
 accepting a message and us storing its wamid, the status webhook that follows marks the row sent
 and it is not sent again. An expired access token (190) holds every row in the queue, with one
@@ -26,7 +29,7 @@ import aiohttp
 from database.clock import utcnow
 from connectors.whatsapp import outbox
 from connectors.whatsapp.documents import DocumentUnavailable, read_upload
-from connectors.whatsapp.background import Leases, PollLoop
+from connectors.whatsapp.background import STOP_GRACE_SECONDS, KeyedWork, Leases
 from connectors.whatsapp.config import WhatsAppConfig
 from connectors.whatsapp.errors import (AuthError, GraphError, NetworkError, PairRateLimitError, ReEngagementRequired,
                                         RetryableError, ThrottledError, TokenExpired)
@@ -95,7 +98,7 @@ class Pacer:
         self._paused_until = max(self._paused_until, asyncio.get_running_loop().time() + seconds)
 
 
-class OutboxSender(PollLoop):
+class OutboxSender(KeyedWork):
     """Drain each recipient's outbox rows to Graph, oldest first."""
 
     name = "out"
@@ -115,20 +118,43 @@ class OutboxSender(PollLoop):
 
     async def drain(self, wa_id: str) -> None:
         """Send this recipient's due rows in order; stop at the first one that must wait."""
+        owner = self.leases.owner
         while not self.stopping:
-            row = await asyncio.to_thread(outbox.claim_next_outbox, wa_id, self.leases.owner, self.leases.ttl)
-            if row is None:
+            rows = self.take_handed(wa_id)  # claimed with the turn's outcome
+            if not rows:
+                rows = await asyncio.to_thread(outbox.claim_due_outbox, wa_id, owner, self.leases.ttl)
+            if not rows:
                 return
-            self.leases.outbox.add(row.id)
+            self.leases.outbox.update(row.id for row in rows)
+            sent: list[tuple[int, str]] = []
+            tried = 0
+            go_on = True
             try:
-                go_on = await self._send(row)
+                for row in rows:
+                    if not go_on or self.stopping:
+                        break
+                    tried += 1
+                    go_on = await self._send(row, sent)
             finally:
-                self.leases.outbox.discard(row.id)
+                untried = [row.id for row in rows[tried:]]
+                try:
+                    await asyncio.to_thread(outbox.mark_sent_many, sent, owner)
+                    await asyncio.to_thread(outbox.release_claims, untried, owner)
+                finally:
+                    self.leases.outbox.difference_update(row.id for row in rows)
             if not go_on:
                 return
 
-    async def _send(self, row: OutboxView) -> bool:
-        """Send one claimed row and record the outcome; return False if the recipient must wait."""
+    async def stop(self, grace: float = STOP_GRACE_SECONDS) -> None:
+        """Stop like KeyedWork, then put rows handed over but never tried back in the queue."""
+        await super().stop(grace)
+        handed = [row.id for key in list(self._handed) for row in self.take_handed(key)]
+        if handed:
+            await asyncio.to_thread(outbox.release_claims, handed, self.leases.owner)
+            self.leases.outbox.difference_update(handed)
+
+    async def _send(self, row: OutboxView, sent: list[tuple[int, str]]) -> bool:
+        """Send one claimed row (adding it to sent, or recording why not); False if the recipient must wait."""
         owner = self.leases.owner
         if row.opted_out and row.kind not in OPT_KINDS:
             await asyncio.to_thread(outbox.mark_failed, row.id, owner, None, "opted_out")
@@ -166,7 +192,7 @@ class OutboxSender(PollLoop):
             logger.warning("whatsapp.send.token_ok held_rows_resume=true failures=%s", self._token_failures)
             self._token_failures = 0
             self._last_alarm = float("-inf")
-        await asyncio.to_thread(outbox.mark_sent, row.id, owner, wamid)
+        sent.append((row.id, wamid))
         logger.debug("whatsapp.send.sent row=%s wamid=%s", row.id, wamid)
         return True
 
@@ -203,6 +229,7 @@ class OutboxSender(PollLoop):
                     row.id, exc.code, row.attempts, delay)
         at = utcnow() + timedelta(seconds=delay)
         await asyncio.to_thread(outbox.retry_later, row.id, owner, at, exc.code, type(exc).__name__)
+        self.notify_later(row.wa_id, delay)
         return False
 
     async def _hold_for_token(self, row: OutboxView, exc: TokenExpired) -> None:
@@ -218,6 +245,7 @@ class OutboxSender(PollLoop):
         at = utcnow() + timedelta(seconds=hold)
         await asyncio.to_thread(outbox.retry_later, row.id, self.leases.owner, at, exc.code, "token_expired",
                                 False)
+        self.notify_later(row.wa_id, hold)
 
     async def _reengage(self, row: OutboxView, code: Optional[int]) -> None:
         """Record that the 24 h window is closed and queue the re-engagement template if there is one."""
@@ -229,5 +257,4 @@ class OutboxSender(PollLoop):
             logger.warning("whatsapp.send.window_closed row=%s template=%s", row.id, template)
             return
         item = OutboxItem(row.wa_id, row.inbound_wamid, TEMPLATE_SEQ, TEMPLATE_KIND, payload)
-        await asyncio.to_thread(outbox.enqueue, [item])
-        self.wake()
+        await asyncio.to_thread(outbox.enqueue, [item])  # the commit announces it (outbox.subscribe)

@@ -1,4 +1,4 @@
-"""Durable inbound side: the raw webhook log, inbound messages, contacts, statuses and leases.
+"""Durable inbound side: the raw webhook log, inbound messages, contacts and statuses.
 
 Sync functions, each opening and closing its own transaction; call them through asyncio.to_thread.
 A repeat is detected by a unique constraint (insert-or-ignore), never by select-then-insert. Work is
@@ -11,18 +11,20 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any, Callable, Iterable, Optional, Sequence
 
-from sqlalchemy import String, and_, bindparam, case, delete, func, insert, or_, select, update
+from sqlalchemy import String, and_, bindparam, case, func, insert, or_, select, update
 from sqlalchemy.orm import Session
 
 from database.clock import utcnow
-from connectors.whatsapp.db import channel_sessions, insert_ignore, writing
-from connectors.whatsapp.outbox import TEMPLATE_KIND, TEMPLATE_SEQ, OutboxItem, queue_rows
-from connectors.whatsapp.tables import contacts, inbound, leases, outbox, statuses, webhooks
+from database.models import Handoff
+from connectors.whatsapp.db import channel_sessions, insert_ignore, lock_also, writing
+from connectors.whatsapp.outbox import (CLAIM_BATCH, TEMPLATE_KIND, TEMPLATE_SEQ, OutboxItem, OutboxView,
+                                        claim_due_rows, queue_rows)
+from connectors.whatsapp.tables import contacts, inbound, outbox, statuses, webhooks
 from connectors.whatsapp.updates import Delivery, InboundMessage, PreferenceUpdate, StatusUpdate, status_rank
 
-__all__ = ["CALLBACK_PREFIX", "SERVICE_WINDOW", "InboundView", "SavedDelivery", "apply_status", "claim_lease",
-           "claim_next_inbound", "extend_leases", "finish_inbound", "insert_ignore", "is_opted_out",
-           "release_lease", "save_deliveries", "save_delivery", "senders_with_work", "set_opted_out"]
+__all__ = ["CALLBACK_PREFIX", "SERVICE_WINDOW", "InboundView", "SavedDelivery", "apply_status",
+           "claim_next_inbound", "extend_leases", "finish_inbound", "finish_turn", "insert_ignore", "TurnRecorded", "is_opted_out",
+           "save_deliveries", "save_delivery", "senders_with_work", "set_opted_out"]
 
 SERVICE_WINDOW = timedelta(hours=24)
 CALLBACK_PREFIX = "outbox:"  # biz_opaque_callback_data on every send names its outbox row
@@ -42,6 +44,7 @@ class SavedDelivery:
     fresh: tuple[str, ...] = ()  # wamids of the new messages that will be answered (not stale)
     opted_out: frozenset[str] = frozenset()  # their senders who sent STOP and not START since
     templates: int = 0  # re-engagement templates queued for sends Meta failed with 131047
+    senders: tuple[str, ...] = ()  # wa_ids with a new message to run (handed to the worker in memory)
 
 
 @dataclass(frozen=True)
@@ -60,6 +63,7 @@ class InboundView:
     # Set when an earlier try ended in an error, also one whose try was given back (an outage): the
     # turn may have run before, so the worker checks the tracker before running it again.
     last_error: Optional[str] = None
+    paused: bool = False  # a person had the conversation when it was claimed (an open handoff)
 
 
 def save_delivery(body: bytes, delivery: Delivery, phone_number_id: str,
@@ -86,6 +90,7 @@ def _save_one(session: Session, body: bytes, delivery: Delivery, phone_number_id
     """Store one delivery inside the caller's transaction."""
     new = duplicates = other = templates = 0
     fresh: list[str] = []
+    senders: list[str] = []
     opted_out: set[str] = set()
     ours = [s for s in delivery.statuses if s.phone_number_id == phone_number_id and s.wamid]
     for message in delivery.messages:
@@ -100,6 +105,8 @@ def _save_one(session: Session, body: bytes, delivery: Delivery, phone_number_id
         state, stopped = saved
         if state == "pending":
             fresh.append(message.wamid)
+            if message.wa_id not in senders:
+                senders.append(message.wa_id)
             if stopped:
                 opted_out.add(message.wa_id)
     for status in ours:
@@ -109,7 +116,8 @@ def _save_one(session: Session, body: bytes, delivery: Delivery, phone_number_id
             apply_preference(session, preference, now)
     session.execute(_LOG_WEBHOOK, {"received_at": now, "body": body, "signature_ok": True,
                                    "messages": new, "statuses": len(ours)})
-    return SavedDelivery(new, duplicates, len(ours), other, tuple(fresh), frozenset(opted_out), templates)
+    return SavedDelivery(new, duplicates, len(ours), other, tuple(fresh), frozenset(opted_out), templates,
+                         tuple(senders))
 
 
 _c = contacts.c
@@ -226,6 +234,9 @@ def senders_with_work(now: Optional[datetime] = None, limit: int = 100) -> list[
         return list(session.scalars(stmt))
 
 
+_PAUSED = select(Handoff.__table__.c.id).where(Handoff.__table__.c.open_key == inbound.c.wa_id).exists().label("paused")
+
+
 def claim_next_inbound(wa_id: str, owner: str, ttl: timedelta,
                        now: Optional[datetime] = None) -> Optional[InboundView]:
     """Claim this sender's next message in (timestamp, arrival) order, or return None."""
@@ -233,7 +244,7 @@ def claim_next_inbound(wa_id: str, owner: str, ttl: timedelta,
     i = inbound.c
     with writing(key=f"in:{wa_id}") as session:
         row = session.execute(
-            select(inbound, contacts.c.opted_out).join(contacts, contacts.c.wa_id == i.wa_id, isouter=True)
+            select(inbound, contacts.c.opted_out, _PAUSED).join(contacts, contacts.c.wa_id == i.wa_id, isouter=True)
             .where(i.wa_id == wa_id, _claimable(now)).order_by(i.timestamp, i.id).limit(1)).first()
         if row is None:
             return None
@@ -248,7 +259,7 @@ def claim_next_inbound(wa_id: str, owner: str, ttl: timedelta,
         if claimed.rowcount != 1:
             return None
         return InboundView(row.id, row.wamid, row.wa_id, row.kind, row.text, dict(row.meta or {}),
-                           row.timestamp, row.attempts + 1, bool(row.opted_out), row.last_error)
+                           row.timestamp, row.attempts + 1, bool(row.opted_out), row.last_error, bool(row.paused))
 
 
 def finish_inbound(inbound_id: int, owner: str, state: str, error: Optional[str] = None,
@@ -268,6 +279,45 @@ def finish_inbound(inbound_id: int, owner: str, state: str, error: Optional[str]
         return result.rowcount == 1
 
 
+@dataclass(frozen=True)
+class TurnRecorded:
+    """What recording a turn's outcome left to do."""
+
+    more: bool  # the sender has another message that may be claimed now
+    sending: tuple[OutboxView, ...] = ()  # its replies, already claimed for sending by this process
+
+
+def finish_turn(message: InboundView, owner: str, state: str, error: Optional[str] = None,
+                replies: Sequence[OutboxItem] = (), opted_out: Optional[bool] = None,
+                refund_attempt: bool = False, send_ttl: Optional[timedelta] = None,
+                now: Optional[datetime] = None) -> TurnRecorded:
+    """Record a turn's outcome in one transaction: the message's state, its replies, STOP/START.
+
+    The replies are queued (keyed, so a re-run adds nothing) even if the claim was lost meanwhile.
+    With send_ttl, the same transaction claims them for this process's sender when they are next in
+    the recipient's queue, to be handed over in memory; otherwise the sender hears of them after the
+    commit. `more` lets the worker go on with the sender's next message without being told.
+    """
+    now = now or utcnow()
+    i, c = inbound.c, contacts.c
+    attempts = case((i.attempts > 0, i.attempts - 1), else_=0) if refund_attempt else i.attempts
+    with writing(key=f"in:{message.wa_id}") as session:
+        session.execute(
+            update(inbound).where(i.id == message.id, i.lease_owner == owner, i.state == "processing")
+            .values(state=state, lease_owner=None, lease_until=None, last_error=error, attempts=attempts,
+                    done_at=now if state != "pending" else None))
+        sending: list[OutboxView] = []
+        if queue_rows(session, replies, now) and send_ttl is not None:
+            lock_also(session, f"out:{message.wa_id}")
+            sending = claim_due_rows(session, message.wa_id, owner, send_ttl, CLAIM_BATCH, now)
+        if opted_out is not None:
+            session.execute(update(contacts).where(c.wa_id == message.wa_id, c.opted_out == (not opted_out))
+                            .values(opted_out=opted_out, opted_out_at=now if opted_out else None))
+        more = state != "pending" and session.execute(
+            select(i.id).where(i.wa_id == message.wa_id, _claimable(now)).limit(1)).first() is not None
+    return TurnRecorded(more, tuple(sending))
+
+
 def set_opted_out(wa_id: str, opted_out: bool, now: Optional[datetime] = None) -> bool:
     """Opt a contact out (STOP) or back in (START); return True if that changed anything."""
     c = contacts.c
@@ -283,33 +333,13 @@ def is_opted_out(wa_id: str) -> bool:
         return bool(session.scalar(select(contacts.c.opted_out).where(contacts.c.wa_id == wa_id)))
 
 
-def claim_lease(key: str, owner: str, ttl: timedelta, now: Optional[datetime] = None) -> bool:
-    """Take or renew the lease on key unless another live owner holds it."""
-    now = now or utcnow()
-    row = {"key": key, "owner": owner, "until": now + ttl}
-    with writing(key=f"lease:{key}") as session:
-        if insert_ignore(session, leases, row, ["key"]):
-            return True
-        taken = session.execute(update(leases).where(
-            leases.c.key == key, or_(leases.c.owner == owner, leases.c.until < now)).values(**row))
-        return taken.rowcount == 1
-
-
-def release_lease(key: str, owner: str) -> None:
-    """Give up a lease if we still hold it."""
-    with writing() as session:
-        session.execute(delete(leases).where(leases.c.key == key, leases.c.owner == owner))
-
-
-def extend_leases(owner: str, keys: Iterable[str], inbound_ids: Iterable[int],
-                  outbox_ids: Iterable[int], ttl: timedelta) -> None:
-    """Push back the expiry of everything this process still works on (the heartbeat)."""
-    keys, inbound_ids, outbox_ids = list(keys), list(inbound_ids), list(outbox_ids)
+def extend_leases(owner: str, inbound_ids: Iterable[int], outbox_ids: Iterable[int], ttl: timedelta) -> None:
+    """Push back the expiry of every message and outbox row this process still works on (the heartbeat)."""
+    inbound_ids, outbox_ids = list(inbound_ids), list(outbox_ids)
+    if not inbound_ids and not outbox_ids:
+        return
     until = utcnow() + ttl
     with writing() as session:
-        if keys:
-            session.execute(update(leases).where(leases.c.key.in_(keys), leases.c.owner == owner)
-                            .values(until=until))
         for table, ids in ((inbound, inbound_ids), (outbox, outbox_ids)):
             if ids:
                 session.execute(update(table).where(table.c.id.in_(ids), table.c.lease_owner == owner)

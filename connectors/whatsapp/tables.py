@@ -102,7 +102,8 @@ contacts = Table(
     Column("marketing_preference_at", BigInteger, nullable=True),  # Meta's timestamp of the one applied
 )
 
-# One row per lease key ("in:<wa_id>", "out:<wa_id>"): the instance allowed to work on it.
+# Written by earlier versions (one row per "in:<wa_id>"/"out:<wa_id>" drain); the claims' own leases
+# on inbound and outbox rows now keep two instances off one sender. Kept so old databases migrate.
 leases = Table(
     "whatsapp_leases", metadata,
     Column("key", String(200), primary_key=True),

@@ -1,7 +1,10 @@
 """Hand stored inbound messages to Rasa: one sender at a time, in order, each turn exactly once.
 
-The output channel only enqueues replies keyed (inbound wamid, seq), so a turn that is re-run or
-rebuilt after a crash cannot add a second copy. A message claimed again (attempts > 1) whose
+The ingress writer names the senders with new messages after its commit; the worker claims each
+sender's next message, runs the turn, and records the outcome in one transaction (the message
+done, its replies queued, a STOP/START applied), after which the sender is told. The output channel
+only collects replies keyed (inbound wamid, seq), so a turn that is re-run or rebuilt after a crash
+cannot add a second copy. A message claimed again (attempts > 1) whose
 UserUttered is already in the tracker is not run again: its replies are rebuilt from the
 BotUttered events of that turn and enqueued under the same keys.
 """
@@ -9,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from dataclasses import dataclass, field
 from typing import Any, Awaitable, Callable, Optional, Sequence
 
 from rasa.core.channels.channel import OutputChannel, UserMessage
@@ -21,12 +25,12 @@ from rasa.shared.core.trackers import DialogueStateTracker
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 
 from components.text import clean_text
-from connectors.management import handoff
 from connectors.whatsapp import store
-from connectors.whatsapp.background import STOP_GRACE_SECONDS, Leases, PollLoop, log_failure
+from connectors.whatsapp.background import STOP_GRACE_SECONDS, KeyedWork, Leases, log_failure
 from connectors.whatsapp.config import WhatsAppConfig
 from connectors.whatsapp.errors import GraphError
 from connectors.whatsapp.graph import GraphClient
+from connectors.whatsapp.outbox import OutboxItem, OutboxView
 from connectors.whatsapp.media_fetch import media_for_turn
 from connectors.whatsapp.render import SHORT_ID_PREFIX
 from connectors.whatsapp.store import InboundView
@@ -47,12 +51,8 @@ UNAVAILABLE_ERRORS = (LockError, RedisConnectionError, RedisTimeoutError, Operat
 UNAVAILABLE_MARK = "unavailable"  # last_error of a message put back during an outage
 UNAVAILABLE_FIRST_SECONDS = 0.5
 UNAVAILABLE_MAX_SECONDS = 10.0
-# Acks first: while deliveries arrive faster than this, a new turn waits (up to TURN_DEFER_SECONDS,
-# one waiting turn at a time) so Rasa's CPU does not slow the webhook's answers; the messages are
-# safely stored and run right after the burst.
-BURST_PER_SECOND = 50.0
-TURN_DEFER_SECONDS = 0.5
-TURN_DEFER_POLL_SECONDS = 0.005
+FAILED_RETRY_SECONDS = 0.2  # a failed try is tried again after this pause, not in a tight loop
+NOT_READY_RETRY_SECONDS = 0.2  # Rasa still loading its model
 STOP_WORDS = frozenset({"STOP", "UNSUBSCRIBE", "STOP ALL", "STOPALL", "OPT OUT", "OPTOUT"})
 START_WORDS = frozenset({"START", "SUBSCRIBE", "UNSTOP"})
 SILENT_KINDS = frozenset({"system"})  # no reply expected (also a removed reaction, a deleted message)
@@ -71,21 +71,29 @@ NOT_UNDERSTOOD_TEXT = ("Sorry, I can't read that kind of message. Please send te
 OnNewMessage = Callable[[UserMessage], Awaitable[Any]]
 MakeOutput = Callable[..., OutputChannel]  # (wa_id, inbound wamid, kind[, first seq])
 TrackerOf = Callable[[str], Awaitable[Optional[DialogueStateTracker]]]
+HandToSender = Callable[[str, list[OutboxView]], None]  # (wa_id, its rows claimed for sending), any thread
 
 
-class InboundWorker(PollLoop):
+@dataclass
+class Outcome:
+    """What a turn leaves to record with its message: the replies and a STOP/START."""
+
+    replies: list[OutboxItem] = field(default_factory=list)
+    opted_out: Optional[bool] = None
+
+
+class InboundWorker(KeyedWork):
     """Drain each sender's pending messages into Rasa, oldest first."""
 
     name = "in"
 
     def __init__(self, config: WhatsAppConfig, graph: GraphClient, leases: Leases,
                  on_new_message: OnNewMessage, make_output: MakeOutput, tracker_of: TrackerOf,
-                 ready: Callable[[], bool] = lambda: True,
-                 arrivals_per_second: Callable[[], float] = lambda: 0.0, **kwargs: Any) -> None:
+                 ready: Callable[[], bool] = lambda: True, hand_to_sender: Optional[HandToSender] = None,
+                 **kwargs: Any) -> None:
         kwargs.setdefault("concurrency", config.turn_concurrency)
         super().__init__(leases, **kwargs)
-        self.arrivals_per_second = arrivals_per_second
-        self._deferring: Optional[asyncio.Lock] = None
+        self.hand_to_sender = hand_to_sender
         self.config = config
         self.graph = graph
         self.on_new_message = on_new_message
@@ -94,6 +102,7 @@ class InboundWorker(PollLoop):
         self.ready = ready
         self._side_tasks: set[asyncio.Task] = set()
         self._unavailable: dict[str, tuple[int, float]] = {}  # wa_id -> (failures in a row, retry at)
+        self._outcomes: dict[int, Outcome] = {}  # inbound id -> what its turn collected so far
         self.turn_timeout = config.turn_timeout_seconds
 
     async def find_work(self) -> list[str]:
@@ -110,35 +119,42 @@ class InboundWorker(PollLoop):
         """Handle this sender's messages one at a time until none is left."""
         owner = self.leases.owner
         while not self.stopping:
-            await self._let_webhooks_go_first()
+            if not self.ready():
+                self.notify_later(wa_id, NOT_READY_RETRY_SECONDS)
+                return
             message = await asyncio.to_thread(store.claim_next_inbound, wa_id, owner, self.leases.ttl)
             if message is None:
                 return
             self.leases.inbound.add(message.id)
+            outcome = self._outcomes[message.id] = Outcome()
             try:
                 state, error = await self._handle_logged(message)
             finally:
                 self.leases.inbound.discard(message.id)
+                self._outcomes.pop(message.id, None)
             # An outage put the message back: that try was not the message's fault, so it is returned.
-            await asyncio.to_thread(store.finish_inbound, message.id, owner, state, error,
-                                    refund_attempt=error == UNAVAILABLE_MARK)
+            send_ttl = self.leases.ttl if self.hand_to_sender is not None else None
+            recorded = await asyncio.to_thread(store.finish_turn, message, owner, state, error, outcome.replies,
+                                               outcome.opted_out, refund_attempt=error == UNAVAILABLE_MARK,
+                                               send_ttl=send_ttl)
+            if recorded.sending and self.hand_to_sender is not None:
+                self.leases.outbox.update(row.id for row in recorded.sending)
+                self.hand_to_sender(wa_id, list(recorded.sending))
             if state == "pending":
-                return  # retried at a later poll, not in a tight loop
+                self.notify_later(wa_id, self._retry_pause(wa_id, error))
+                return
+            if not recorded.more:
+                return
 
-    async def _let_webhooks_go_first(self) -> None:
-        """During a burst of deliveries, hold back a new turn for a moment (one turn at a time)."""
-        if self.arrivals_per_second() < BURST_PER_SECOND:
-            return
-        if self._deferring is None:
-            self._deferring = asyncio.Lock()
-        async with self._deferring:
-            loop = asyncio.get_running_loop()
-            deadline = loop.time() + TURN_DEFER_SECONDS
-            while self.arrivals_per_second() >= BURST_PER_SECOND and loop.time() < deadline and not self.stopping:
-                await asyncio.sleep(TURN_DEFER_POLL_SECONDS)
+    def _retry_pause(self, wa_id: str, error: Optional[str]) -> float:
+        """Return how long a message put back waits before its next try."""
+        if error != UNAVAILABLE_MARK:
+            return FAILED_RETRY_SECONDS
+        retry_at = self._unavailable.get(wa_id, (0, 0.0))[1]
+        return max(FAILED_RETRY_SECONDS, retry_at - asyncio.get_running_loop().time())
 
     async def stop(self, grace: float = STOP_GRACE_SECONDS) -> None:
-        """Stop like PollLoop, then drop mark-as-read calls still running."""
+        """Stop like KeyedWork, then drop mark-as-read calls still running."""
         await super().stop(grace)
         for task in list(self._side_tasks):
             task.cancel()
@@ -188,7 +204,7 @@ class InboundWorker(PollLoop):
         """Enqueue the one polite answer to a message that will not be tried again."""
         if message.opted_out or is_silent(message.kind, message.meta):
             return  # no answer to those anyway
-        output = self.make_output(message.wa_id, message.wamid, GIVE_UP_KIND, GIVE_UP_SEQ)
+        output = self._output_for(message, GIVE_UP_KIND, GIVE_UP_SEQ)
         await output.send_response(message.wa_id, {"text": GIVE_UP_TEXT})
 
     def _wait_out_outage(self, wa_id: str) -> float:
@@ -209,22 +225,22 @@ class InboundWorker(PollLoop):
         if word in STOP_WORDS:
             if not message.opted_out:
                 await self._say(message, OPTED_OUT_TEXT, "opt_out")
-                await asyncio.to_thread(store.set_opted_out, wa_id, True)
+                await self._set_opted_out(message, True)
             return "done"
         if message.opted_out:
             if word not in START_WORDS:
                 return "ignored"  # stored, never answered until START
             await self._say(message, OPTED_IN_TEXT, "opt_in")
-            await asyncio.to_thread(store.set_opted_out, wa_id, False)
+            await self._set_opted_out(message, False)
             return "done"
-        if await asyncio.to_thread(handoff.is_paused, wa_id):
+        if message.paused:
             return "done"  # a person has this chat: stored and listed for staff, no bot turn
         if message.attempts > 1:
             self._mark_read(message.wamid)  # the first time, the webhook did it on accepting it
         if kind in NOT_UNDERSTOOD_KINDS:
             await self._say(message, NOT_UNDERSTOOD_TEXT, "notice")
             return "done"
-        output = self.make_output(wa_id, message.wamid, "reply")
+        output = self._output_for(message, "reply")
         if message.attempts > 1 or message.last_error:  # an outage gives its try back, not its history
             replies = await self._replies_already_made(message)
             if replies is not None:
@@ -247,7 +263,27 @@ class InboundWorker(PollLoop):
 
     async def _say(self, message: InboundView, text: str, kind: str) -> None:
         """Enqueue a short fixed answer to message."""
-        await self.make_output(message.wa_id, message.wamid, kind).send_response(message.wa_id, {"text": text})
+        await self._output_for(message, kind).send_response(message.wa_id, {"text": text})
+
+    def _output_for(self, message: InboundView, kind: str, first_seq: Optional[int] = None) -> OutputChannel:
+        """Return an output channel for message whose replies are recorded with the turn's outcome."""
+        if first_seq is None:
+            output = self.make_output(message.wa_id, message.wamid, kind)
+        else:
+            output = self.make_output(message.wa_id, message.wamid, kind, first_seq)
+        outcome = self._outcomes.get(message.id)
+        collect = getattr(output, "collect", None)
+        if outcome is not None and collect is not None:
+            collect(outcome.replies)
+        return output
+
+    async def _set_opted_out(self, message: InboundView, opted_out: bool) -> None:
+        """Opt the sender out or in, with the turn's outcome (after its confirmation is queued)."""
+        outcome = self._outcomes.get(message.id)
+        if outcome is not None:
+            outcome.opted_out = opted_out
+        else:
+            await asyncio.to_thread(store.set_opted_out, message.wa_id, opted_out)
 
     async def _replies_already_made(self, message: InboundView) -> Optional[list[dict[str, Any]]]:
         """Return the replies of this message's turn if Rasa already ran it, else None."""

@@ -73,15 +73,14 @@ def test_contact_keeps_first_seen_and_the_latest_inbound_time(database):
     assert utcnow() - row.last_inbound_at < timedelta(seconds=60)
 
 
-def test_claims_follow_timestamps_and_the_sender_lease_is_exclusive(database):
+def test_claims_follow_timestamps_and_the_sender_is_exclusive(database):
     """Two instances: only one holds a sender; it gets messages by timestamp, not arrival."""
     later, earlier = text(ASHA, "second"), text(ASHA, "first", age_seconds=30)
     save(delivery(later))
     save(delivery(earlier))
-    assert store.claim_lease("in:" + ASHA, "a", TTL)
-    assert not store.claim_lease("in:" + ASHA, "b", TTL)
     first = store.claim_next_inbound(ASHA, "a", TTL)
     assert first is not None and first.text == "first" and first.attempts == 1
+    assert store.claim_next_inbound(ASHA, "b", TTL) is None  # the sender's second message waits for a
     assert store.finish_inbound(first.id, "a", "done")
     assert store.claim_next_inbound(ASHA, "a", TTL).text == "second"
 
@@ -183,3 +182,25 @@ def test_media_message_is_stored_with_its_media_reference(database):
     save(delivery(message("media", "image", ASHA)))
     claimed = store.claim_next_inbound(ASHA, "a", TTL)
     assert claimed.kind == "image" and claimed.meta["media"]["media_id"]
+
+
+def test_a_turn_outcome_is_one_write_and_its_replies_go_to_this_sender_only(database):
+    """Recording a STOP turn marks the message done, queues its confirmation already claimed for this
+    process's sender and opts the sender out, together; no other instance can claim that reply."""
+    save(delivery(text(ASHA, "STOP")))
+    message = store.claim_next_inbound(ASHA, "a", TTL)
+    recorded = store.finish_turn(message, "a", "done", replies=[reply(ASHA, message.wamid, 0, "bye")],
+                                 opted_out=True, send_ttl=TTL)
+    assert not recorded.more and [row.payload["text"]["body"] for row in recorded.sending] == ["bye"]
+    assert count(inbound, inbound.c.state == "done") == 1 and store.is_opted_out(ASHA)
+    assert outbox.claim_due_outbox(ASHA, "b", TTL) == [] and outbox.recipients_with_work() == []
+
+
+def test_a_turn_with_the_senders_next_message_waiting_says_so(database):
+    """After a turn, the worker learns in the same write that the sender's next message is waiting."""
+    save(delivery(text(ASHA, "first", age_seconds=30)))
+    save(delivery(text(ASHA, "second")))
+    first = store.claim_next_inbound(ASHA, "a", TTL)
+    assert store.finish_turn(first, "a", "done").more
+    second = store.claim_next_inbound(ASHA, "a", TTL)
+    assert second.text == "second" and not store.finish_turn(second, "a", "done").more
