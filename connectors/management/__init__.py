@@ -14,7 +14,7 @@ __all__ = ["ManagementInput"]
 
 
 def __getattr__(name: str) -> Any:
-    """Import the channel (and Rasa) only when asked, so the worker's is_paused stays light."""
+    """Import the channel (and Rasa) only when asked, so importing handoff or notify stays light."""
     if name in __all__:
         from connectors.management import channel
 

@@ -73,7 +73,6 @@ class KeyedWork:
         self._waiting: dict[str, None] = {}  # keys to drain, in order of announcement
         self._active: dict[str, asyncio.Task] = {}
         self._again: set[str] = set()  # announced while being drained: drain once more
-        self._scan_now = False
         self.stopping = False
 
     def notify(self, keys: Iterable[str]) -> None:
@@ -104,12 +103,6 @@ class KeyedWork:
         if self._loop is not None and not self.stopping:
             self._loop.call_later(seconds, self._add, [key])
 
-    def wake(self) -> None:
-        """Search the database for work now instead of at the next scan; safe from any thread."""
-        loop = self._loop
-        if loop is not None:
-            self._call_soon(loop, self._request_scan)
-
     def _call_soon(self, loop: asyncio.AbstractEventLoop, callback: Any, *args: Any) -> None:
         """Run callback on loop: directly when already there, else thread-safely."""
         try:
@@ -123,10 +116,6 @@ class KeyedWork:
                 loop.call_soon_threadsafe(callback, *args)
             except RuntimeError:  # closed meanwhile: the next start scans
                 pass
-
-    def _request_scan(self) -> None:
-        self._scan_now = True
-        self._event.set()
 
     def _add(self, keys: Iterable[str], items: Optional[list[Any]] = None) -> None:
         """Queue keys for draining (on the loop), with items handed over for the first."""
@@ -151,8 +140,7 @@ class KeyedWork:
         next_scan = loop.time()
         while not self.stopping:
             self._event.clear()
-            if self._scan_now or loop.time() >= next_scan:
-                self._scan_now = False
+            if loop.time() >= next_scan:
                 next_scan = loop.time() + self.scan_seconds
                 self._add(await self._find_work_logged())
             self._start_drains()

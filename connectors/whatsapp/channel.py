@@ -233,13 +233,11 @@ class WhatsAppInput(InputChannel):
     async def stop(self) -> None:
         """Let running turns and sends finish briefly, cancel the rest, close the HTTP sessions."""
         self._unsubscribe()
-        stops = []
+        # Turns first, then the sender: replies a finishing turn hands over are then sent or put back.
         if self.inbound is not None:
-            inbound = self.inbound
-            stops.append(self._on_turns(inbound.stop()))
+            await asyncio.gather(self._on_turns(self.inbound.stop()), return_exceptions=True)
         if self.sender is not None:
-            stops.append(self.sender.stop())
-        await asyncio.gather(*stops, return_exceptions=True)
+            await asyncio.gather(self.sender.stop(), return_exceptions=True)
         await cancel_all([*self._tasks, *self._reads])
         if self.inbound is not None:
             await asyncio.gather(self._on_turns(self.inbound.graph.close()), return_exceptions=True)

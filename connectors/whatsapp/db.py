@@ -158,8 +158,7 @@ def _insert_ignoring(dialect: str, table: Table, keys: tuple[str, ...]) -> Any:
     return build(table).on_conflict_do_nothing(index_elements=list(keys))
 
 
-_ONE_UNIQUE_KEY = frozenset({"whatsapp_inbound", "whatsapp_contacts", "whatsapp_statuses", "whatsapp_outbox",
-                             "whatsapp_leases"})
+_ONE_UNIQUE_KEY = frozenset({"whatsapp_inbound", "whatsapp_contacts", "whatsapp_statuses", "whatsapp_outbox"})
 
 
 @lru_cache(maxsize=None)

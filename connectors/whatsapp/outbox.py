@@ -6,7 +6,9 @@ replies reach each user in order, and a row is claimed with a lease so no two se
 
 Whoever queues rows (a turn's outcome, the management API, staff replies, `enqueue_text`) does so
 with `queue_rows` inside its own transaction; once that commits, the subscribed sender of this
-process is told which recipients have new rows (`subscribe`), so nothing polls for them. The sender
+process is told which recipients have new rows (`subscribe`), so nothing polls for them. A turn's
+outcome is the exception: `finish_turn` claims its rows in the same transaction and the worker
+hands them to the sender itself. The sender
 checks opt-out and the 24-hour window again at send time.
 """
 from __future__ import annotations

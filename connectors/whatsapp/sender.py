@@ -139,9 +139,11 @@ class OutboxSender(KeyedWork):
                 untried = [row.id for row in rows[tried:]]
                 try:
                     await asyncio.to_thread(outbox.mark_sent_many, sent, owner)
-                    await asyncio.to_thread(outbox.release_claims, untried, owner)
                 finally:
-                    self.leases.outbox.difference_update(row.id for row in rows)
+                    try:  # even when the mark failed: rows never tried go back at once, not after the lease
+                        await asyncio.to_thread(outbox.release_claims, untried, owner)
+                    finally:
+                        self.leases.outbox.difference_update(row.id for row in rows)
             if not go_on:
                 return
 

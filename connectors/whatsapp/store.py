@@ -306,13 +306,15 @@ def finish_turn(message: InboundView, owner: str, state: str, error: Optional[st
             update(inbound).where(i.id == message.id, i.lease_owner == owner, i.state == "processing")
             .values(state=state, lease_owner=None, lease_until=None, last_error=error, attempts=attempts,
                     done_at=now if state != "pending" else None))
+        # STOP/START first: the claim below reads opted_out, so a row queued by someone else and due
+        # now is claimed as opted out (and not sent) once STOP is in.
+        if opted_out is not None:
+            session.execute(update(contacts).where(c.wa_id == message.wa_id, c.opted_out == (not opted_out))
+                            .values(opted_out=opted_out, opted_out_at=now if opted_out else None))
         sending: list[OutboxView] = []
         if queue_rows(session, replies, now) and send_ttl is not None:
             lock_also(session, f"out:{message.wa_id}")
             sending = claim_due_rows(session, message.wa_id, owner, send_ttl, CLAIM_BATCH, now)
-        if opted_out is not None:
-            session.execute(update(contacts).where(c.wa_id == message.wa_id, c.opted_out == (not opted_out))
-                            .values(opted_out=opted_out, opted_out_at=now if opted_out else None))
         more = state != "pending" and session.execute(
             select(i.id).where(i.wa_id == message.wa_id, _claimable(now)).limit(1)).first() is not None
     return TurnRecorded(more, tuple(sending))

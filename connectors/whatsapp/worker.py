@@ -46,7 +46,7 @@ GIVE_UP_SEQ = -2
 GIVE_UP_KIND = "give_up"
 GIVE_UP_TEXT = "Sorry, I couldn't process that message. Please send it again in a shorter form, or type *menu*."
 # A shared service down (Redis lock store, PostgreSQL): not the message's fault, so it never uses up
-# MAX_ATTEMPTS; the sender is retried after a growing pause instead of at the next poll.
+# MAX_ATTEMPTS; the sender is retried after a growing pause.
 UNAVAILABLE_ERRORS = (LockError, RedisConnectionError, RedisTimeoutError, OperationalError, InterfaceError)
 UNAVAILABLE_MARK = "unavailable"  # last_error of a message put back during an outage
 UNAVAILABLE_FIRST_SECONDS = 0.5
@@ -128,15 +128,19 @@ class InboundWorker(KeyedWork):
             self.leases.inbound.add(message.id)
             outcome = self._outcomes[message.id] = Outcome()
             try:
-                state, error = await self._handle_logged(message)
+                try:
+                    state, error = await self._handle_logged(message)
+                finally:
+                    self._outcomes.pop(message.id, None)
+                # An outage put the message back: that try was not the message's fault, so it is returned.
+                send_ttl = self.leases.ttl if self.hand_to_sender is not None else None
+                recorded = await asyncio.to_thread(store.finish_turn, message, owner, state, error, outcome.replies,
+                                                   outcome.opted_out, refund_attempt=error == UNAVAILABLE_MARK,
+                                                   send_ttl=send_ttl)
             finally:
+                # Renewed until the outcome is written: a slow write must not let another instance
+                # take the message and run its turn a second time.
                 self.leases.inbound.discard(message.id)
-                self._outcomes.pop(message.id, None)
-            # An outage put the message back: that try was not the message's fault, so it is returned.
-            send_ttl = self.leases.ttl if self.hand_to_sender is not None else None
-            recorded = await asyncio.to_thread(store.finish_turn, message, owner, state, error, outcome.replies,
-                                               outcome.opted_out, refund_attempt=error == UNAVAILABLE_MARK,
-                                               send_ttl=send_ttl)
             if recorded.sending and self.hand_to_sender is not None:
                 self.leases.outbox.update(row.id for row in recorded.sending)
                 self.hand_to_sender(wa_id, list(recorded.sending))

@@ -1,4 +1,4 @@
-"""The channel's durable store: one row per wamid, ordered claims, leases shared by instances."""
+"""The channel's durable store: one row per wamid, ordered claims, one turn's outcome in one write."""
 from __future__ import annotations
 
 import json
@@ -194,6 +194,17 @@ def test_a_turn_outcome_is_one_write_and_its_replies_go_to_this_sender_only(data
     assert not recorded.more and [row.payload["text"]["body"] for row in recorded.sending] == ["bye"]
     assert count(inbound, inbound.c.state == "done") == 1 and store.is_opted_out(ASHA)
     assert outbox.claim_due_outbox(ASHA, "b", TTL) == [] and outbox.recipients_with_work() == []
+
+
+def test_a_staff_message_due_when_stop_is_recorded_is_claimed_as_opted_out(database):
+    """A staff reply queued before STOP's outcome is written goes out in the same claim, but marked
+    opted out, so the sender drops it instead of writing to someone who just said STOP."""
+    save(delivery(text(ASHA, "STOP")))
+    message = store.claim_next_inbound(ASHA, "a", TTL)
+    outbox.enqueue_text(ASHA, "a staff note")
+    recorded = store.finish_turn(message, "a", "done", replies=[reply(ASHA, message.wamid, 0, "bye")],
+                                 opted_out=True, send_ttl=TTL)
+    assert [(row.kind, row.opted_out) for row in recorded.sending] == [("staff", True), ("reply", True)]
 
 
 def test_a_turn_with_the_senders_next_message_waiting_says_so(database):
