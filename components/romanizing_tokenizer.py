@@ -13,7 +13,7 @@ from rasa.nlu.tokenizers.tokenizer import Token
 from rasa.nlu.tokenizers.whitespace_tokenizer import WhitespaceTokenizer
 from rasa.shared.nlu.training_data.message import Message
 
-from components.script import romanize
+from components.script import romanize, symbol_words
 
 
 @DefaultV1Recipe.register(DefaultV1Recipe.ComponentType.MESSAGE_TOKENIZER, is_trainable=False)
@@ -21,10 +21,10 @@ class RomanizingTokenizer(WhitespaceTokenizer):
     """Split on whitespace like Rasa's WhitespaceTokenizer, then write Devanagari tokens in Roman letters."""
 
     def tokenize(self, message: Message, attribute: Text) -> List[Token]:
-        """Return the whitespace tokens with Devanagari text romanized in place."""
+        """Return the whitespace tokens with Devanagari text romanized and emoji named, in place."""
         tokens = super().tokenize(message, attribute)
         for token in tokens:
-            roman = romanize(token.text)
+            roman = symbol_words(romanize(token.text))
             if roman != token.text:
                 token.text = token.lemma = roman
         return tokens

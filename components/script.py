@@ -8,6 +8,7 @@ into chat spelling: lower case, the inherent vowel dropped at the end of a word 
 from __future__ import annotations
 
 import re
+import unicodedata
 from functools import lru_cache
 
 from indic_transliteration import sanscript
@@ -28,6 +29,20 @@ _VOWEL_SIGNS = set(chr(c) for c in range(0x093E, 0x094D)) | {"\u0962", "\u0963"}
 _VIRAMA = "\u094d"
 _NASALS = {"\u0901", "\u0902"}  # chandrabindu, anusvara: a nasal vowel is said
 _INDEPENDENT_VOWELS = set(chr(c) for c in range(0x0904, 0x0915))
+
+
+def symbol_words(text: str) -> str:
+    """Return a token made only of symbols (emoji) as its Unicode names ("👍👍" -> "thumbs_up_sign"), else text.
+
+    Rasa's tokenizer keeps a message of emoji alone as one token that no featurizer can count, so
+    every such message looked the same to the classifier; by name, a thumbs up and an angry face differ.
+    """
+    if any(ch.isalnum() for ch in text):
+        return text
+    names = dict.fromkeys(unicodedata.name(ch, "").lower().replace(" ", "_").replace("-", "_")
+                          for ch in text if unicodedata.category(ch) == "So")
+    names.pop("", None)
+    return "_".join(names) or text
 
 
 def has_devanagari(text: str) -> bool:

@@ -5,7 +5,7 @@ import pytest
 from rasa.shared.nlu.training_data.message import Message
 
 from components.romanizing_tokenizer import RomanizingTokenizer
-from components.script import romanize
+from components.script import romanize, symbol_words
 
 
 @pytest.mark.parametrize("hindi, hinglish", [
@@ -36,3 +36,11 @@ def test_tokens_are_romanized_but_keep_their_place_in_the_original_text():
     tokens = RomanizingTokenizer(RomanizingTokenizer.get_default_config()).tokenize(Message({"text": text}), "text")
     assert [t.text for t in tokens] == ["mera", "ORD-10001", "kahan", "hai"]
     assert [text[t.start:t.end] for t in tokens] == ["मेरा", "ORD-10001", "कहाँ", "है"]
+
+
+def test_emoji_alone_are_written_as_their_names_and_words_pass_through():
+    """A message of emoji alone is featurized by name (skin tones and repeats dropped); text is left alone."""
+    assert symbol_words("👍") == symbol_words("👍👍") == symbol_words("👍🏻") == "thumbs_up_sign"
+    assert symbol_words("🙏") == "person_with_folded_hands"
+    assert symbol_words("😡") != symbol_words("👍")
+    assert [symbol_words(t) for t in ("ok", "???", "ORD-10001", "2️⃣")] == ["ok", "???", "ORD-10001", "2️⃣"]
