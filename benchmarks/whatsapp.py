@@ -18,7 +18,8 @@ a greeting and the main menu, i.e. two WhatsApp messages or one REST answer per 
                    and the CPU time `rasa run` spent per turn in each phase (from /proc: less
                    sensitive than rates to other work on a shared machine).
 
-Targets (issue 4): ack p99 <= 25 ms, reply p50 <= 60 ms, WhatsApp throughput >= 1.0x REST.
+Targets (issue 13): ack p99 <= 25 ms at 200 msg/s, first reply p50 at 20 msg/s <= 2x the one-turn-at-a-time
+p50, one turn at a time <= REST + 10 ms, WhatsApp throughput >= 0.9x REST.
 `--profile` runs `rasa run` under py-spy when it is installed (benchmarks/README-profiling: not
 part of requirements.lock; `pip install py-spy==0.3.14` into the venv to use it).
 """
@@ -358,18 +359,20 @@ async def run(args: argparse.Namespace, rasa_url: str, graph_url: str, app_secre
         f"| p99 <= 25 ms |",
         f"| non-200 answers in that run | {sum(s != 200 for s in ack['statuses'])} | 0 |",
         f"| end-to-end first reply at 20 msg/s ({e2e['count']} turns, {e2e['answered']} answered) "
-        f"| p50 {pct(e2e['first'], 50):.1f} ms, p99 {pct(e2e['first'], 99):.1f} ms | p50 <= 60 ms |",
+        f"| p50 {pct(e2e['first'], 50):.1f} ms, p99 {pct(e2e['first'], 99):.1f} ms "
+        f"| p50 <= {2 * pct(serial['first'], 50):.1f} ms (2x one turn at a time) |",
         f"| end-to-end whole turn (2nd message) at 20 msg/s | p50 {pct(e2e['whole'], 50):.1f} ms, "
         f"p99 {pct(e2e['whole'], 99):.1f} ms | - |",
         f"| one turn at a time ({len(serial['rest'])} each): WhatsApp first reply "
-        f"| p50 {pct(serial['first'], 50):.1f} ms, p99 {pct(serial['first'], 99):.1f} ms | - |",
+        f"| p50 {pct(serial['first'], 50):.1f} ms, p99 {pct(serial['first'], 99):.1f} ms "
+        f"| p50 <= {pct(serial['rest'], 50) + 10:.1f} ms (REST + 10 ms) |",
         f"| one turn at a time: REST answer (same model, same turn) "
         f"| p50 {pct(serial['rest'], 50):.1f} ms, p99 {pct(serial['rest'], 99):.1f} ms | - |",
         f"| ack latency at 20 msg/s | p50 {pct(e2e['ack'], 50):.1f} ms, p99 {pct(e2e['ack'], 99):.1f} ms | - |",
         f"| sustained throughput, REST channel (16 clients) | {rest:.1f} turns/s | - |",
         f"| sustained throughput, WhatsApp channel ({wa_answered} turns) | {wa:.1f} turns/s "
         f"({2 * wa:.1f} messages/s) | - |",
-        f"| WhatsApp / REST | {wa / rest:.2f}x | >= 1.0x |",
+        f"| WhatsApp / REST | {wa / rest:.2f}x | >= 0.9x |",
         f"| CPU of `rasa run` per turn in those runs: REST, WhatsApp | {rest_cpu:.1f} ms, {wa_cpu:.1f} ms | - |",
         f"| backlog of the 200 msg/s run answered ({ack['answered']}/{ack['count']}) "
         f"| all in {ack['drained_in']:.1f} s, steady {ack['rate']:.1f} turns/s | - |",
