@@ -256,7 +256,8 @@ class InboundWorker(KeyedWork):
         if kind in DOWNLOAD_KINDS:
             metadata["media"] = await self._download(message)
         # Rasa never sees a 50 kB body or runs of whitespace (the choice parser and NLU clean again).
-        text = clean_text(choice_text(message.text) if kind in CHOICE_KINDS else message.text)
+        title = str((message.meta.get("details") or {}).get("title") or "")
+        text = clean_text(choice_text(message.text, title) if kind in CHOICE_KINDS else message.text)
         if kind in DOWNLOAD_KINDS and not text:
             text = MEDIA_ONLY_TEXT
         turn = self.on_new_message(UserMessage(text, output, wa_id, input_channel="whatsapp",
@@ -342,10 +343,16 @@ def will_answer(kind: str, text: str, meta: dict[str, Any], opted_out: bool) -> 
     return True
 
 
-def choice_text(text: str) -> str:
-    """Return what a tapped option means: its payload, or "3" for the short id "opt:3"."""
+def choice_text(text: str, title: str = "") -> str:
+    """Return what a tapped option means: our payload ("/intent…"), "3" for our short id "opt:3", or
+    else the title the customer tapped: an id some other system gave a button ("callback_data")
+    means nothing to the NLU and, read as words, could start anything."""
+    if text.startswith("/"):
+        return text
     rest = text[len(SHORT_ID_PREFIX):] if text.startswith(SHORT_ID_PREFIX) else ""
-    return rest if rest.isdigit() else text
+    if rest.isdigit():
+        return rest
+    return title.strip() or text
 
 
 def turn_replies(events: Sequence[Event], message_id: str) -> Optional[list[dict[str, Any]]]:

@@ -52,6 +52,14 @@ def test_tapped_ids_become_what_the_assistant_understands(tapped, text):
     assert choice_text(tapped) == text
 
 
+def test_an_id_another_system_gave_a_button_is_read_as_the_title_the_customer_tapped():
+    """A tap on "Yes, cancel it" whose id is "callback_data" means what its title says, not "call back"."""
+    assert choice_text("callback_data", "Yes, cancel it") == "Yes, cancel it"
+    assert choice_text("/menu_orders", "1. Check Order Status") == "/menu_orders"
+    assert choice_text("opt:2", "2. Track") == "2"
+    assert choice_text("callback_data", "") == "callback_data"
+
+
 def test_media_is_saved_under_a_safe_name(tmp_path: Path):
     """A media id with path characters cannot escape the media dir."""
     path = media_path(tmp_path / "media", "../../etc/passwd", "image/jpeg")
