@@ -32,10 +32,23 @@ DEFAULT_MEDIA_MAX_BYTES = 10 * MB
 DEFAULT_MEDIA_QUOTA_BYTES = 50 * MB
 DEFAULT_MEDIA_RETENTION_DAYS = 90
 DEFAULT_WEBHOOK_LOG_RETENTION_DAYS = 14
+PACING_MODES = ("process", "redis")
+DEFAULT_REDIS_PORT = 6379
+PACING_REDIS_DB = 1  # the lock store's database in endpoints.production.yml; pacing keys have their own prefix
 
 
 class ConfigError(RasaException):
     """The WhatsApp channel cannot start: settings are missing or invalid."""
+
+
+@dataclass(frozen=True)
+class RedisSettings:
+    """Where the shared pacer keeps its state: the lock store's Redis (REDIS_HOST, _PORT, _PASSWORD)."""
+
+    host: str
+    port: int = DEFAULT_REDIS_PORT
+    password: Optional[str] = field(default=None, repr=False)
+    db: int = PACING_REDIS_DB
 
 
 @dataclass(frozen=True)
@@ -67,6 +80,9 @@ class WhatsAppConfig:
     media_quota_bytes: int = DEFAULT_MEDIA_QUOTA_BYTES
     media_retention_days: int = DEFAULT_MEDIA_RETENTION_DAYS
     webhook_log_retention_days: int = DEFAULT_WEBHOOK_LOG_RETENTION_DAYS
+    # WHATSAPP_PACING=redis: one pace per business number shared by every process (connectors/whatsapp/pacing.py);
+    # None (process, the default): each process paces itself to max_mps.
+    pacing_redis: Optional[RedisSettings] = None
 
     @property
     def graph_base(self) -> str:
@@ -78,8 +94,8 @@ class WhatsAppConfig:
         cls, environ: Optional[Mapping[str, str]] = None, overrides: Optional[Mapping[str, Any]] = None
     ) -> WhatsAppConfig:
         """Build the settings from the environment, then from credentials.yml keys when given."""
-        values = {k: str(v).strip() for k, v in (environ if environ is not None else os.environ).items()
-                  if k.startswith(PREFIX)}
+        environ = environ if environ is not None else os.environ
+        values = {k: str(v).strip() for k, v in environ.items() if k.startswith(PREFIX)}
         for key, value in (overrides or {}).items():
             if value is not None and str(value).strip():
                 values[PREFIX + str(key).upper()] = str(value).strip()
@@ -101,6 +117,9 @@ class WhatsAppConfig:
                                         DEFAULT_MEDIA_MAX_BYTES)
         if media_max_bytes > META_MEDIA_MAX_BYTES:
             raise ConfigError(f"WHATSAPP_MEDIA_MAX_BYTES must be at most {META_MEDIA_MAX_BYTES} (Meta's limit)")
+        pacing = (values.get("WHATSAPP_PACING") or PACING_MODES[0]).lower()
+        if pacing not in PACING_MODES:
+            raise ConfigError("WHATSAPP_PACING must be process or redis")
         return cls(
             phone_number_id=values["WHATSAPP_PHONE_NUMBER_ID"],
             business_account_id=values["WHATSAPP_BUSINESS_ACCOUNT_ID"],
@@ -124,7 +143,17 @@ class WhatsAppConfig:
             webhook_log_retention_days=_positive_int(values.get("WHATSAPP_WEBHOOK_LOG_RETENTION_DAYS"),
                                                      "WHATSAPP_WEBHOOK_LOG_RETENTION_DAYS",
                                                      DEFAULT_WEBHOOK_LOG_RETENTION_DAYS),
+            pacing_redis=redis_settings(environ) if pacing == "redis" else None,
         )
+
+
+def redis_settings(environ: Mapping[str, str]) -> RedisSettings:
+    """Return the Redis the lock store uses, from REDIS_HOST, REDIS_PORT and REDIS_PASSWORD."""
+    host = str(environ.get("REDIS_HOST") or "").strip()
+    if not host:
+        raise ConfigError("WHATSAPP_PACING=redis needs REDIS_HOST (and REDIS_PORT, REDIS_PASSWORD, as the lock store)")
+    port = _positive_int(environ.get("REDIS_PORT"), "REDIS_PORT", DEFAULT_REDIS_PORT)
+    return RedisSettings(host, port, str(environ.get("REDIS_PASSWORD") or "") or None)
 
 
 def _positive_int(value: Optional[str], name: str, default: int) -> int:

@@ -80,7 +80,8 @@ class NetworkError(RetryableError):
 
 
 class ThrottledError(RetryableError):
-    """Throughput or call-rate limit (130429, 80007, 4): slow down the whole queue for the number."""
+    """Throughput or call-rate limit, or the number in maintenance (130429, 131057, 80007, 4): hold the
+    whole queue for the number."""
 
 
 class PairRateLimitError(RetryableError):
@@ -104,9 +105,10 @@ class TokenExpired(AuthError):
 
 
 _BY_CODE: dict[int, type[GraphError]] = {
-    # Temporary server problems, maintenance and "unknown error" (retry a few times).
-    **dict.fromkeys((1, 2, 131000, 131016, 133004, 131057), RetryableError),
-    **dict.fromkeys((4, 80007, 130429), ThrottledError),
+    # Temporary server problems and "unknown error" (retry a few times).
+    **dict.fromkeys((1, 2, 131000, 131016, 133004), RetryableError),
+    # Over the number's throughput, or the number in maintenance (about a minute): every send would fail.
+    **dict.fromkeys((4, 80007, 130429, 131057), ThrottledError),
     131056: PairRateLimitError,
     131047: ReEngagementRequired,
     **dict.fromkeys((0, 3, 10, 131005), AuthError),

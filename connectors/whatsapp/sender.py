@@ -35,6 +35,7 @@ from connectors.whatsapp.errors import (AuthError, GraphError, NetworkError, Pai
                                         RetryableError, ThrottledError, TokenExpired)
 from connectors.whatsapp.graph import GraphClient
 from connectors.whatsapp.outbox import TEMPLATE_KIND, TEMPLATE_SEQ, UNCERTAIN_GRACE, OutboxItem, OutboxView
+from connectors.whatsapp.pacing import Pacer, make_pacer
 from connectors.whatsapp.render import UPLOAD_KEY, render_response, with_media_id
 from connectors.whatsapp.store import CALLBACK_PREFIX, SERVICE_WINDOW, WINDOW_CLOSED
 
@@ -74,30 +75,6 @@ def reengagement_payload(config: WhatsAppConfig, wa_id: str) -> Optional[dict[st
     return payload
 
 
-class Pacer:
-    """Keep sends of this process under max_mps, and hold them all while Meta says slow down."""
-
-    def __init__(self, max_mps: float) -> None:
-        self.interval = 1.0 / max_mps
-        self._next = 0.0
-        self._paused_until = 0.0
-
-    async def wait(self) -> None:
-        """Return when the next send may go out."""
-        loop = asyncio.get_running_loop()
-        while loop.time() < self._paused_until:
-            await asyncio.sleep(self._paused_until - loop.time())
-        now = loop.time()
-        slot = max(now, self._next)
-        self._next = slot + self.interval  # taken before sleeping, so concurrent senders queue up
-        if slot > now:
-            await asyncio.sleep(slot - now)
-
-    def pause(self, seconds: float) -> None:
-        """Hold every send for seconds (throughput limit hit, token expired)."""
-        self._paused_until = max(self._paused_until, asyncio.get_running_loop().time() + seconds)
-
-
 class OutboxSender(KeyedWork):
     """Drain each recipient's outbox rows to Graph, oldest first."""
 
@@ -107,7 +84,7 @@ class OutboxSender(KeyedWork):
         super().__init__(leases, **kwargs)
         self.config = config
         self.graph = graph
-        self.pacer = Pacer(config.max_mps)
+        self.pacer = make_pacer(config)
         self.token_hold_first = TOKEN_HOLD_FIRST_SECONDS
         self._token_failures = 0  # consecutive 190s; 0 once a send works
         self._last_alarm = float("-inf")

@@ -37,7 +37,7 @@ def envelope(code: int, details: str | None = "details", subcode: int | None = N
         (131000, 500, RetryableError, True),
         (131016, 503, RetryableError, True),
         (133004, 503, RetryableError, True),
-        (131057, 400, RetryableError, True),
+        (131057, 400, ThrottledError, True),
         (130429, 400, ThrottledError, True),
         (80007, 400, ThrottledError, True),
         (4, 400, ThrottledError, True),
