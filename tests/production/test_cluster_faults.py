@@ -479,7 +479,8 @@ def test_postgres_and_redis_restarts_during_load_lose_and_repeat_nothing(cluster
     report(counted.line("postgres+redis-restarts", time.monotonic() - began,
                         f"{len(deliveries)} deliveries incl. {len(deliveries) - len(messages)} repeats, "
                         f"{load.failed_posts} refused posts retried, {logged(cluster, 'whatsapp.inbound.unavailable')} "
-                        f"turns put back while a service was down, {graph_faults(cluster, since)}, "
+                        f"turns put back while a service was down, {logged(cluster, 'whatsapp.pace.redis_unavailable')} "
+                        f"times an instance paced alone while Redis was away, {graph_faults(cluster, since)}, "
                         f"settled in {settled:.0f}s"))
     assert cluster.graph.sent_to(after.wa_id), "a message after the restarts is answered"
     assert counted.acked == counted.sent, "Meta's retries got a 200 for every message"

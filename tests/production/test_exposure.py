@@ -61,6 +61,8 @@ def production(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         "WHATSAPP_API_TOKEN": token, "WHATSAPP_APP_SECRET": app_secret,
         "WHATSAPP_WEBHOOK_VERIFY_TOKEN": verify, "WHATSAPP_GRAPH_API_URL": graph.base_url,
         "WHATSAPP_MEDIA_DIR": str(workdir / "media"),
+        # The production credentials pace through Redis; none runs here, so each process paces itself.
+        "REDIS_HOST": "127.0.0.1", "REDIS_PORT": str(free_port()),
     }
     try:
         with running_stack(workdir, credentials=ROOT / "deploy" / "credentials.production.yml", extra_env=env) as stack:
