@@ -176,8 +176,9 @@ class InboundWorker(KeyedWork):
             self._unavailable.pop(message.wa_id, None)
             return state, None
         except asyncio.CancelledError:
-            # Shutting down mid-turn: put it back so the next start (or instance) finishes it.
-            await asyncio.shield(asyncio.to_thread(store.finish_inbound, message.id, self.leases.owner,
+            # Shutting down mid-turn: put it back, with nothing the turn collected, so the next start
+            # (or instance) finishes it, rebuilding its replies if Rasa already logged it.
+            await asyncio.shield(asyncio.to_thread(store.finish_turn, message, self.leases.owner,
                                                    "pending", "cancelled"))
             raise
         except Exception as exc:  # noqa: BLE001 - one bad message must not stop the sender's queue

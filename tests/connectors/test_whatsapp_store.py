@@ -81,7 +81,7 @@ def test_claims_follow_timestamps_and_the_sender_is_exclusive(database):
     first = store.claim_next_inbound(ASHA, "a", TTL)
     assert first is not None and first.text == "first" and first.attempts == 1
     assert store.claim_next_inbound(ASHA, "b", TTL) is None  # the sender's second message waits for a
-    assert store.finish_inbound(first.id, "a", "done")
+    assert store.finish_turn(first, "a", "done").held
     assert store.claim_next_inbound(ASHA, "a", TTL).text == "second"
 
 
@@ -93,16 +93,16 @@ def test_a_lapsed_claim_is_taken_over_and_counts_as_a_retry(database):
     later = utcnow() + TTL + timedelta(seconds=1)
     again = store.claim_next_inbound(ASHA, "b", TTL, now=later)
     assert again is not None and again.id == claimed.id and again.attempts == 2
-    assert not store.finish_inbound(claimed.id, "dead", "done")
+    assert not store.finish_turn(claimed, "dead", "done").held
 
 
 def test_a_try_lost_to_an_outage_is_given_back(database):
     """A message put back because a shared service was down is claimed next with the same try count."""
     save(delivery(text(ASHA, "hi")))
     first = store.claim_next_inbound(ASHA, "a", TTL)
-    assert store.finish_inbound(first.id, "a", "pending", "unavailable", refund_attempt=True)
+    assert store.finish_turn(first, "a", "pending", "unavailable", refund_attempt=True).held
     assert store.claim_next_inbound(ASHA, "a", TTL).attempts == 1
-    assert store.finish_inbound(first.id, "a", "pending", "ValueError")
+    assert store.finish_turn(first, "a", "pending", "ValueError").held
     assert store.claim_next_inbound(ASHA, "a", TTL).attempts == 2
 
 

@@ -82,7 +82,7 @@ def test_pg_two_workers_claim_every_message_once_in_sender_order(database):
                     claimed.setdefault(wa_id, []).append((view.text, view.timestamp))
                 with guard:
                     busy[wa_id] = ""
-                assert store.finish_inbound(view.id, owner, "done")
+                assert store.finish_turn(view, owner, "done").held
             idle = 0 if got else idle + 1
 
     with ThreadPoolExecutor(max_workers=2) as pool:
