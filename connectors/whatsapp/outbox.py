@@ -149,13 +149,6 @@ def recipients_with_work(now: Optional[datetime] = None, limit: int = 200) -> li
         return list(session.scalars(stmt))
 
 
-def claim_next_outbox(wa_id: str, owner: str, ttl: timedelta,
-                      now: Optional[datetime] = None) -> Optional[OutboxView]:
-    """Claim the recipient's oldest open row if it is due; None if nothing is sendable now."""
-    rows = claim_due_outbox(wa_id, owner, ttl, 1, now)
-    return rows[0] if rows else None
-
-
 def claim_due_outbox(wa_id: str, owner: str, ttl: timedelta, limit: int = CLAIM_BATCH,
                      now: Optional[datetime] = None) -> list[OutboxView]:
     """Claim, in one transaction, the recipient's oldest open rows that are due, in order.
@@ -189,11 +182,6 @@ def claim_due_rows(session: Session, wa_id: str, owner: str, ttl: timedelta, lim
     if views and len(views) == len(rows) and len(rows) < limit:
         session.info.get(_QUEUED, set()).discard(wa_id)  # every open row is claimed: nothing to announce
     return views
-
-
-def mark_sent(row_id: int, owner: str, graph_wamid: str, now: Optional[datetime] = None) -> None:
-    """Record Meta's wamid for a row we sent (a status webhook may have done it already)."""
-    mark_sent_many([(row_id, graph_wamid)], owner, now)
 
 
 _MARK_SENT = update(outbox).where(outbox.c.id == bindparam("row"), outbox.c.lease_owner == bindparam("owner")).values(

@@ -24,7 +24,7 @@ from connectors.whatsapp.updates import Delivery, InboundMessage, PreferenceUpda
 
 __all__ = ["CALLBACK_PREFIX", "SERVICE_WINDOW", "InboundView", "SavedDelivery", "apply_status",
            "claim_next_inbound", "extend_leases", "finish_turn", "insert_ignore", "TurnRecorded", "is_opted_out",
-           "save_deliveries", "save_delivery", "senders_with_work", "set_opted_out"]
+           "save_deliveries", "save_delivery", "senders_with_work"]
 
 SERVICE_WINDOW = timedelta(hours=24)
 CALLBACK_PREFIX = "outbox:"  # biz_opaque_callback_data on every send names its outbox row
@@ -304,15 +304,6 @@ def finish_turn(message: InboundView, owner: str, state: str, error: Optional[st
         more = state != "pending" and session.execute(
             select(i.id).where(i.wa_id == message.wa_id, _claimable(now)).limit(1)).first() is not None
     return TurnRecorded(more, tuple(sending), held)
-
-
-def set_opted_out(wa_id: str, opted_out: bool, now: Optional[datetime] = None) -> bool:
-    """Opt a contact out (STOP) or back in (START); return True if that changed anything."""
-    c = contacts.c
-    with writing() as session:
-        result = session.execute(update(contacts).where(c.wa_id == wa_id, c.opted_out == (not opted_out))
-                                 .values(opted_out=opted_out, opted_out_at=(now or utcnow()) if opted_out else None))
-        return result.rowcount == 1
 
 
 def is_opted_out(wa_id: str) -> bool:

@@ -13,9 +13,9 @@ from __future__ import annotations
 import asyncio
 import logging
 from dataclasses import dataclass, field
-from typing import Any, Awaitable, Callable, Optional, Sequence
+from typing import Any, Awaitable, Callable, Optional, Protocol, Sequence
 
-from rasa.core.channels.channel import OutputChannel, UserMessage
+from rasa.core.channels.channel import UserMessage
 from rasa.core.lock_store import LockError
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
@@ -68,8 +68,20 @@ OPTED_IN_TEXT = "Welcome back! Send hi to see the menu."
 NOT_UNDERSTOOD_TEXT = ("Sorry, I can't read that kind of message. Please send text, tap an option, "
                        "or send a photo or document (for example of a defect).")
 
+
+
+class TurnOutput(Protocol):
+    """The output channel of one turn: its replies are collected, to be recorded with the outcome."""
+
+    async def send_response(self, recipient_id: str, message: dict[str, Any]) -> None:
+        """Render one Rasa response into the collected replies."""
+
+    def collect(self, into: list[OutboxItem]) -> None:
+        """Append the replies to into instead of queuing them."""
+
+
 OnNewMessage = Callable[[UserMessage], Awaitable[Any]]
-MakeOutput = Callable[..., OutputChannel]  # (wa_id, inbound wamid, kind[, first seq])
+MakeOutput = Callable[..., TurnOutput]  # (wa_id, inbound wamid, kind[, first seq])
 TrackerOf = Callable[[str], Awaitable[Optional[DialogueStateTracker]]]
 HandToSender = Callable[[str, list[OutboxView]], None]  # (wa_id, its rows claimed for sending), any thread
 
@@ -230,13 +242,13 @@ class InboundWorker(KeyedWork):
         if word in STOP_WORDS:
             if not message.opted_out:
                 await self._say(message, OPTED_OUT_TEXT, "opt_out")
-                await self._set_opted_out(message, True)
+                self._set_opted_out(message, True)
             return "done"
         if message.opted_out:
             if word not in START_WORDS:
                 return "ignored"  # stored, never answered until START
             await self._say(message, OPTED_IN_TEXT, "opt_in")
-            await self._set_opted_out(message, False)
+            self._set_opted_out(message, False)
             return "done"
         if message.paused:
             return "done"  # a person has this chat: stored and listed for staff, no bot turn
@@ -271,25 +283,18 @@ class InboundWorker(KeyedWork):
         """Enqueue a short fixed answer to message."""
         await self._output_for(message, kind).send_response(message.wa_id, {"text": text})
 
-    def _output_for(self, message: InboundView, kind: str, first_seq: Optional[int] = None) -> OutputChannel:
+    def _output_for(self, message: InboundView, kind: str, first_seq: Optional[int] = None) -> TurnOutput:
         """Return an output channel for message whose replies are recorded with the turn's outcome."""
         if first_seq is None:
             output = self.make_output(message.wa_id, message.wamid, kind)
         else:
             output = self.make_output(message.wa_id, message.wamid, kind, first_seq)
-        outcome = self._outcomes.get(message.id)
-        collect = getattr(output, "collect", None)
-        if outcome is not None and collect is not None:
-            collect(outcome.replies)
+        output.collect(self._outcomes[message.id].replies)
         return output
 
-    async def _set_opted_out(self, message: InboundView, opted_out: bool) -> None:
+    def _set_opted_out(self, message: InboundView, opted_out: bool) -> None:
         """Opt the sender out or in, with the turn's outcome (after its confirmation is queued)."""
-        outcome = self._outcomes.get(message.id)
-        if outcome is not None:
-            outcome.opted_out = opted_out
-        else:
-            await asyncio.to_thread(store.set_opted_out, message.wa_id, opted_out)
+        self._outcomes[message.id].opted_out = opted_out
 
     async def _replies_already_made(self, message: InboundView) -> Optional[list[dict[str, Any]]]:
         """Return the replies of this message's turn if Rasa already ran it, else None."""
