@@ -36,6 +36,12 @@ def test_migrations_match_models(database):  # noqa: F811
     on_sqlite(database)
 
 
+def test_pg_the_unwritten_leases_table_is_dropped_and_a_downgrade_restores_it(database):  # noqa: F811
+    """On PostgreSQL, 0010 drops whatsapp_leases and its downgrade recreates it."""
+    from tests.connectors.test_whatsapp_migration import check_leases_dropped_and_restored
+    check_leases_dropped_and_restored(database)
+
+
 def _save(body: dict) -> store.SavedDelivery:
     """Store one delivery as the webhook would."""
     return store.save_delivery(json.dumps(body).encode(), parse_delivery(body), OURS)
