@@ -51,6 +51,7 @@ UNAVAILABLE_ERRORS = (LockError, RedisConnectionError, RedisTimeoutError, Operat
 UNAVAILABLE_MARK = "unavailable"  # last_error of a message put back during an outage
 UNAVAILABLE_FIRST_SECONDS = 0.5
 UNAVAILABLE_MAX_SECONDS = 10.0
+RECORD_RETRY_SECONDS = 60.0  # how long a turn's outcome is written again while the database is out
 FAILED_RETRY_SECONDS = 0.2  # a failed try is tried again after this pause, not in a tight loop
 NOT_READY_RETRY_SECONDS = 0.2  # Rasa still loading its model
 STOP_WORDS = frozenset({"STOP", "UNSUBSCRIBE", "STOP ALL", "STOPALL", "OPT OUT", "OPTOUT"})
@@ -144,11 +145,7 @@ class InboundWorker(KeyedWork):
                     state, error = await self._handle_logged(message)
                 finally:
                     self._outcomes.pop(message.id, None)
-                # An outage put the message back: that try was not the message's fault, so it is returned.
-                send_ttl = self.leases.ttl if self.hand_to_sender is not None else None
-                recorded = await asyncio.to_thread(store.finish_turn, message, owner, state, error, outcome.replies,
-                                                   outcome.opted_out, refund_attempt=error == UNAVAILABLE_MARK,
-                                                   send_ttl=send_ttl)
+                recorded = await self._record(message, state, error, outcome)
             finally:
                 # Renewed until the outcome is written: a slow write must not let another instance
                 # take the message and run its turn a second time.
@@ -161,6 +158,34 @@ class InboundWorker(KeyedWork):
                 return
             if not recorded.more:
                 return
+
+    async def _record(self, message: InboundView, state: str, error: Optional[str],
+                      outcome: Outcome) -> store.TurnRecorded:
+        """Write the turn's outcome; while the database is out, write it again after a pause (0.5 s
+        doubling to 10 s) for up to RECORD_RETRY_SECONDS, so the turn is not run again nor charged a try.
+
+        The lease is renewed meanwhile. Past that, or when stopping, the error is raised: the lease
+        lapses, and the next claim rebuilds the turn's replies from the tracker under the same keys.
+        """
+        send_ttl = self.leases.ttl if self.hand_to_sender is not None else None
+        # An outage put the message back: that try was not the message's fault, so it is returned.
+        refund = error == UNAVAILABLE_MARK
+        loop = asyncio.get_running_loop()
+        give_up_at = loop.time() + RECORD_RETRY_SECONDS
+        failures = 0
+        while True:
+            try:
+                return await asyncio.to_thread(store.finish_turn, message, self.leases.owner, state, error,
+                                               outcome.replies, outcome.opted_out, refund_attempt=refund,
+                                               send_ttl=send_ttl)
+            except DBAPIError as exc:
+                failures += 1
+                delay = min(UNAVAILABLE_MAX_SECONDS, UNAVAILABLE_FIRST_SECONDS * 2 ** (failures - 1))
+                if not is_unavailable(exc) or self.stopping or loop.time() + delay > give_up_at:
+                    raise
+                log_failure("whatsapp.inbound.record_unavailable", exc, logging.WARNING, wamid=message.wamid,
+                            failures=failures, retry_in=f"{delay:.1f}s")
+                await asyncio.sleep(delay)
 
     def _retry_pause(self, wa_id: str, error: Optional[str]) -> float:
         """Return how long a message put back waits before its next try."""

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import sqlite3
 from datetime import timedelta
 from typing import Any, AsyncIterator, Awaitable, Callable, Optional
 
@@ -135,3 +136,30 @@ async def test_a_reply_a_dead_instance_claimed_but_never_tried_goes_out_once_its
     assert [m["text"]["body"] for m in channel.graph.sent_to(ASHA)] == ["never tried"]
     assert channel.graph.sent_to(BHARAT) == []
     assert rows("SELECT wa_id, state FROM whatsapp_outbox ORDER BY id") == [(ASHA, "sent"), (BHARAT, "sending")]
+
+
+@pytest.mark.asyncio
+async def test_a_turn_whose_outcome_meets_a_locked_database_is_recorded_once_when_it_is_free(channel, database):  # noqa: F811
+    """Another process holding SQLite's write lock past the busy timeout (5 s) while a turn's outcome is
+    written: the write is tried again and the message is answered once, its try not used up."""
+    wamid = receive(ASHA, "hi")
+    turns: list[str] = []
+    held: dict[str, Any] = {}
+
+    async def answer_then_lock(message: UserMessage) -> None:
+        turns.append(message.message_id)
+        await answer_hello(message)
+        held["lock"] = sqlite3.connect(database.removeprefix("sqlite:///"), isolation_level=None,
+                                       check_same_thread=False)
+        held["lock"].execute("BEGIN EXCLUSIVE")  # no other writer until ROLLBACK
+        held["free"] = asyncio.get_running_loop().call_later(5.5, held["lock"].execute, "ROLLBACK")
+
+    try:
+        await asyncio.wait_for(channel.worker(answer_then_lock).drain(ASHA), 20)
+    finally:
+        held["free"].cancel()
+        held["lock"].close()
+    assert turns == [wamid]
+    assert rows("SELECT state, attempts FROM whatsapp_inbound") == [("done", 1)]
+    assert [json.loads(body)["text"]["body"] for (body,) in rows("SELECT payload FROM whatsapp_outbox")] == [
+        "Hello, you said hi"]
