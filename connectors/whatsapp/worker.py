@@ -70,7 +70,6 @@ NOT_UNDERSTOOD_TEXT = ("Sorry, I can't read that kind of message. Please send te
                        "or send a photo or document (for example of a defect).")
 
 
-
 class TurnOutput(Protocol):
     """The output channel of one turn: its replies are collected, to be recorded with the outcome."""
 
