@@ -40,9 +40,16 @@ def inverse_document_frequency(counts: scipy.sparse.spmatrix) -> np.ndarray:
 
 
 def weighted(counts: scipy.sparse.spmatrix, idf: Optional[np.ndarray], length: float) -> scipy.sparse.csr_matrix:
-    """Return damped counts times idf (when given), scaled to `length` (L2); an empty vector stays empty."""
+    """Return damped counts times idf (when given), scaled to `length` (L2); an empty vector stays empty.
+
+    Raise ValueError if the idf has another width than the vector: the featurizer and the idf then
+    come from different trainings, and weighting without the idf would quietly change the model.
+    """
     matrix = scipy.sparse.csr_matrix(counts, dtype=float, copy=True)
-    if idf is not None and idf.shape[0] == matrix.shape[1]:
+    if idf is not None:
+        if idf.shape[0] != matrix.shape[1]:
+            raise ValueError(f"the sentence vector has {matrix.shape[1]} terms but the stored idf has "
+                             f"{idf.shape[0]}: retrain the model")
         matrix.data = 1.0 + np.log(np.maximum(matrix.data, 1.0))
         matrix = matrix.multiply(idf).tocsr()
     return normalize(matrix, norm="l2") * length

@@ -23,8 +23,8 @@ from connectors.whatsapp.tables import contacts, inbound, outbox, statuses, webh
 from connectors.whatsapp.updates import Delivery, InboundMessage, PreferenceUpdate, StatusUpdate, status_rank
 
 __all__ = ["CALLBACK_PREFIX", "SERVICE_WINDOW", "InboundView", "SavedDelivery", "apply_status",
-           "claim_next_inbound", "extend_leases", "finish_inbound", "finish_turn", "insert_ignore", "TurnRecorded", "is_opted_out",
-           "save_deliveries", "save_delivery", "senders_with_work", "set_opted_out"]
+           "claim_next_inbound", "extend_leases", "finish_turn", "insert_ignore", "TurnRecorded", "is_opted_out",
+           "save_deliveries", "save_delivery", "senders_with_work"]
 
 SERVICE_WINDOW = timedelta(hours=24)
 CALLBACK_PREFIX = "outbox:"  # biz_opaque_callback_data on every send names its outbox row
@@ -262,29 +262,13 @@ def claim_next_inbound(wa_id: str, owner: str, ttl: timedelta,
                            row.timestamp, row.attempts + 1, bool(row.opted_out), row.last_error, bool(row.paused))
 
 
-def finish_inbound(inbound_id: int, owner: str, state: str, error: Optional[str] = None,
-                   refund_attempt: bool = False) -> bool:
-    """Set a claimed message to done, ignored or back to pending; False if the claim was lost.
-
-    A claim counts as a try (claim_next_inbound); refund_attempt gives it back when the try failed for a
-    reason that is not the message's (a lock store or database outage).
-    """
-    i = inbound.c
-    attempts = case((i.attempts > 0, i.attempts - 1), else_=0) if refund_attempt else i.attempts
-    with writing() as session:
-        result = session.execute(
-            update(inbound).where(i.id == inbound_id, i.lease_owner == owner, i.state == "processing")
-            .values(state=state, lease_owner=None, lease_until=None, last_error=error, attempts=attempts,
-                    done_at=utcnow() if state != "pending" else None))
-        return result.rowcount == 1
-
-
 @dataclass(frozen=True)
 class TurnRecorded:
     """What recording a turn's outcome left to do."""
 
     more: bool  # the sender has another message that may be claimed now
     sending: tuple[OutboxView, ...] = ()  # its replies, already claimed for sending by this process
+    held: bool = True  # the claim was still ours, so the message's state was written
 
 
 def finish_turn(message: InboundView, owner: str, state: str, error: Optional[str] = None,
@@ -297,15 +281,17 @@ def finish_turn(message: InboundView, owner: str, state: str, error: Optional[st
     With send_ttl, the same transaction claims them for this process's sender when they are next in
     the recipient's queue, to be handed over in memory; otherwise the sender hears of them after the
     commit. `more` lets the worker go on with the sender's next message without being told.
+    A claim counts as a try (claim_next_inbound); refund_attempt gives it back when the try failed
+    for a reason that is not the message's (a lock store or database outage).
     """
     now = now or utcnow()
     i, c = inbound.c, contacts.c
     attempts = case((i.attempts > 0, i.attempts - 1), else_=0) if refund_attempt else i.attempts
     with writing(key=f"in:{message.wa_id}") as session:
-        session.execute(
+        held = session.execute(
             update(inbound).where(i.id == message.id, i.lease_owner == owner, i.state == "processing")
             .values(state=state, lease_owner=None, lease_until=None, last_error=error, attempts=attempts,
-                    done_at=now if state != "pending" else None))
+                    done_at=now if state != "pending" else None)).rowcount == 1
         # STOP/START first: the claim below reads opted_out, so a row queued by someone else and due
         # now is claimed as opted out (and not sent) once STOP is in.
         if opted_out is not None:
@@ -317,16 +303,7 @@ def finish_turn(message: InboundView, owner: str, state: str, error: Optional[st
             sending = claim_due_rows(session, message.wa_id, owner, send_ttl, CLAIM_BATCH, now)
         more = state != "pending" and session.execute(
             select(i.id).where(i.wa_id == message.wa_id, _claimable(now)).limit(1)).first() is not None
-    return TurnRecorded(more, tuple(sending))
-
-
-def set_opted_out(wa_id: str, opted_out: bool, now: Optional[datetime] = None) -> bool:
-    """Opt a contact out (STOP) or back in (START); return True if that changed anything."""
-    c = contacts.c
-    with writing() as session:
-        result = session.execute(update(contacts).where(c.wa_id == wa_id, c.opted_out == (not opted_out))
-                                 .values(opted_out=opted_out, opted_out_at=(now or utcnow()) if opted_out else None))
-        return result.rowcount == 1
+    return TurnRecorded(more, tuple(sending), held)
 
 
 def is_opted_out(wa_id: str) -> bool:

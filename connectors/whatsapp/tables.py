@@ -2,7 +2,7 @@
 
 Datetimes are naive UTC. Idempotency comes from constraints: one inbound row per wamid, one outbox
 row per (inbound wamid, seq), one status row per (wamid, status). Migrations: 0002_whatsapp_channel,
-0005_marketing_preference_order.
+0005_marketing_preference_order, 0010_drop_whatsapp_leases.
 """
 from __future__ import annotations
 
@@ -100,15 +100,6 @@ contacts = Table(
     Column("opted_out_at", DateTime, nullable=True),
     Column("marketing_stopped", Boolean, nullable=False, default=False),
     Column("marketing_preference_at", BigInteger, nullable=True),  # Meta's timestamp of the one applied
-)
-
-# Written by earlier versions (one row per "in:<wa_id>"/"out:<wa_id>" drain); the claims' own leases
-# on inbound and outbox rows now keep two instances off one sender. Kept so old databases migrate.
-leases = Table(
-    "whatsapp_leases", metadata,
-    Column("key", String(200), primary_key=True),
-    Column("owner", String(80), nullable=False),
-    Column("until", DateTime, nullable=False),
 )
 
 # One row per downloaded inbound file: the sender's daily quota sums `bytes`; retention deletes the

@@ -13,9 +13,9 @@ from __future__ import annotations
 import asyncio
 import logging
 from dataclasses import dataclass, field
-from typing import Any, Awaitable, Callable, Optional, Sequence
+from typing import Any, Awaitable, Callable, Optional, Protocol, Sequence
 
-from rasa.core.channels.channel import OutputChannel, UserMessage
+from rasa.core.channels.channel import UserMessage
 from rasa.core.lock_store import LockError
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
@@ -51,6 +51,7 @@ UNAVAILABLE_ERRORS = (LockError, RedisConnectionError, RedisTimeoutError, Operat
 UNAVAILABLE_MARK = "unavailable"  # last_error of a message put back during an outage
 UNAVAILABLE_FIRST_SECONDS = 0.5
 UNAVAILABLE_MAX_SECONDS = 10.0
+RECORD_RETRY_SECONDS = 60.0  # how long a turn's outcome is written again while the database is out
 FAILED_RETRY_SECONDS = 0.2  # a failed try is tried again after this pause, not in a tight loop
 NOT_READY_RETRY_SECONDS = 0.2  # Rasa still loading its model
 STOP_WORDS = frozenset({"STOP", "UNSUBSCRIBE", "STOP ALL", "STOPALL", "OPT OUT", "OPTOUT"})
@@ -68,8 +69,19 @@ OPTED_IN_TEXT = "Welcome back! Send hi to see the menu."
 NOT_UNDERSTOOD_TEXT = ("Sorry, I can't read that kind of message. Please send text, tap an option, "
                        "or send a photo or document (for example of a defect).")
 
+
+class TurnOutput(Protocol):
+    """The output channel of one turn: its replies are collected, to be recorded with the outcome."""
+
+    async def send_response(self, recipient_id: str, message: dict[str, Any]) -> None:
+        """Render one Rasa response into the collected replies."""
+
+    def collect(self, into: list[OutboxItem]) -> None:
+        """Append the replies to into instead of queuing them."""
+
+
 OnNewMessage = Callable[[UserMessage], Awaitable[Any]]
-MakeOutput = Callable[..., OutputChannel]  # (wa_id, inbound wamid, kind[, first seq])
+MakeOutput = Callable[..., TurnOutput]  # (wa_id, inbound wamid, kind[, first seq])
 TrackerOf = Callable[[str], Awaitable[Optional[DialogueStateTracker]]]
 HandToSender = Callable[[str, list[OutboxView]], None]  # (wa_id, its rows claimed for sending), any thread
 
@@ -132,11 +144,7 @@ class InboundWorker(KeyedWork):
                     state, error = await self._handle_logged(message)
                 finally:
                     self._outcomes.pop(message.id, None)
-                # An outage put the message back: that try was not the message's fault, so it is returned.
-                send_ttl = self.leases.ttl if self.hand_to_sender is not None else None
-                recorded = await asyncio.to_thread(store.finish_turn, message, owner, state, error, outcome.replies,
-                                                   outcome.opted_out, refund_attempt=error == UNAVAILABLE_MARK,
-                                                   send_ttl=send_ttl)
+                recorded = await self._record(message, state, error, outcome)
             finally:
                 # Renewed until the outcome is written: a slow write must not let another instance
                 # take the message and run its turn a second time.
@@ -149,6 +157,34 @@ class InboundWorker(KeyedWork):
                 return
             if not recorded.more:
                 return
+
+    async def _record(self, message: InboundView, state: str, error: Optional[str],
+                      outcome: Outcome) -> store.TurnRecorded:
+        """Write the turn's outcome; while the database is out, write it again after a pause (0.5 s
+        doubling to 10 s) for up to RECORD_RETRY_SECONDS, so the turn is not run again nor charged a try.
+
+        The lease is renewed meanwhile. Past that, or when stopping, the error is raised: the lease
+        lapses, and the next claim rebuilds the turn's replies from the tracker under the same keys.
+        """
+        send_ttl = self.leases.ttl if self.hand_to_sender is not None else None
+        # An outage put the message back: that try was not the message's fault, so it is returned.
+        refund = error == UNAVAILABLE_MARK
+        loop = asyncio.get_running_loop()
+        give_up_at = loop.time() + RECORD_RETRY_SECONDS
+        failures = 0
+        while True:
+            try:
+                return await asyncio.to_thread(store.finish_turn, message, self.leases.owner, state, error,
+                                               outcome.replies, outcome.opted_out, refund_attempt=refund,
+                                               send_ttl=send_ttl)
+            except DBAPIError as exc:
+                failures += 1
+                delay = min(UNAVAILABLE_MAX_SECONDS, UNAVAILABLE_FIRST_SECONDS * 2 ** (failures - 1))
+                if not is_unavailable(exc) or self.stopping or loop.time() + delay > give_up_at:
+                    raise
+                log_failure("whatsapp.inbound.record_unavailable", exc, logging.WARNING, wamid=message.wamid,
+                            failures=failures, retry_in=f"{delay:.1f}s")
+                await asyncio.sleep(delay)
 
     def _retry_pause(self, wa_id: str, error: Optional[str]) -> float:
         """Return how long a message put back waits before its next try."""
@@ -176,8 +212,9 @@ class InboundWorker(KeyedWork):
             self._unavailable.pop(message.wa_id, None)
             return state, None
         except asyncio.CancelledError:
-            # Shutting down mid-turn: put it back so the next start (or instance) finishes it.
-            await asyncio.shield(asyncio.to_thread(store.finish_inbound, message.id, self.leases.owner,
+            # Shutting down mid-turn: put it back, with nothing the turn collected, so the next start
+            # (or instance) finishes it, rebuilding its replies if Rasa already logged it.
+            await asyncio.shield(asyncio.to_thread(store.finish_turn, message, self.leases.owner,
                                                    "pending", "cancelled"))
             raise
         except Exception as exc:  # noqa: BLE001 - one bad message must not stop the sender's queue
@@ -229,13 +266,13 @@ class InboundWorker(KeyedWork):
         if word in STOP_WORDS:
             if not message.opted_out:
                 await self._say(message, OPTED_OUT_TEXT, "opt_out")
-                await self._set_opted_out(message, True)
+                self._set_opted_out(message, True)
             return "done"
         if message.opted_out:
             if word not in START_WORDS:
                 return "ignored"  # stored, never answered until START
             await self._say(message, OPTED_IN_TEXT, "opt_in")
-            await self._set_opted_out(message, False)
+            self._set_opted_out(message, False)
             return "done"
         if message.paused:
             return "done"  # a person has this chat: stored and listed for staff, no bot turn
@@ -270,25 +307,18 @@ class InboundWorker(KeyedWork):
         """Enqueue a short fixed answer to message."""
         await self._output_for(message, kind).send_response(message.wa_id, {"text": text})
 
-    def _output_for(self, message: InboundView, kind: str, first_seq: Optional[int] = None) -> OutputChannel:
+    def _output_for(self, message: InboundView, kind: str, first_seq: Optional[int] = None) -> TurnOutput:
         """Return an output channel for message whose replies are recorded with the turn's outcome."""
         if first_seq is None:
             output = self.make_output(message.wa_id, message.wamid, kind)
         else:
             output = self.make_output(message.wa_id, message.wamid, kind, first_seq)
-        outcome = self._outcomes.get(message.id)
-        collect = getattr(output, "collect", None)
-        if outcome is not None and collect is not None:
-            collect(outcome.replies)
+        output.collect(self._outcomes[message.id].replies)
         return output
 
-    async def _set_opted_out(self, message: InboundView, opted_out: bool) -> None:
+    def _set_opted_out(self, message: InboundView, opted_out: bool) -> None:
         """Opt the sender out or in, with the turn's outcome (after its confirmation is queued)."""
-        outcome = self._outcomes.get(message.id)
-        if outcome is not None:
-            outcome.opted_out = opted_out
-        else:
-            await asyncio.to_thread(store.set_opted_out, message.wa_id, opted_out)
+        self._outcomes[message.id].opted_out = opted_out
 
     async def _replies_already_made(self, message: InboundView) -> Optional[list[dict[str, Any]]]:
         """Return the replies of this message's turn if Rasa already ran it, else None."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import pytest
 import scipy.sparse
 from rasa.engine.graph import ExecutionContext, GraphSchema
 from rasa.engine.storage.local_model_storage import LocalModelStorage
@@ -74,3 +75,11 @@ def test_weighting_changes_the_fingerprint_the_training_cache_sees(tmp_path: Pat
     before = msg.fingerprint()
     trained(tmp_path, [[3, 4, 0, 0], [0, 1, 1, 0]]).process([msg])
     assert msg.fingerprint() != before
+
+
+def test_a_vector_wider_than_the_stored_idf_is_refused_naming_both_widths(tmp_path: Path):
+    """A featurizer whose vocabulary no longer matches the idf learnt with it (5 terms against 4) stops with
+    an error that names both widths, instead of running quietly without idf."""
+    scaler = trained(tmp_path, [[1, 1, 0, 0], [0, 1, 1, 0]])
+    with pytest.raises(ValueError, match=r"has 5 terms but the stored idf has 4"):
+        scaler.process([message([1, 0, 0, 0, 2])])

@@ -81,7 +81,7 @@ def test_claims_follow_timestamps_and_the_sender_is_exclusive(database):
     first = store.claim_next_inbound(ASHA, "a", TTL)
     assert first is not None and first.text == "first" and first.attempts == 1
     assert store.claim_next_inbound(ASHA, "b", TTL) is None  # the sender's second message waits for a
-    assert store.finish_inbound(first.id, "a", "done")
+    assert store.finish_turn(first, "a", "done").held
     assert store.claim_next_inbound(ASHA, "a", TTL).text == "second"
 
 
@@ -93,16 +93,16 @@ def test_a_lapsed_claim_is_taken_over_and_counts_as_a_retry(database):
     later = utcnow() + TTL + timedelta(seconds=1)
     again = store.claim_next_inbound(ASHA, "b", TTL, now=later)
     assert again is not None and again.id == claimed.id and again.attempts == 2
-    assert not store.finish_inbound(claimed.id, "dead", "done")
+    assert not store.finish_turn(claimed, "dead", "done").held
 
 
 def test_a_try_lost_to_an_outage_is_given_back(database):
     """A message put back because a shared service was down is claimed next with the same try count."""
     save(delivery(text(ASHA, "hi")))
     first = store.claim_next_inbound(ASHA, "a", TTL)
-    assert store.finish_inbound(first.id, "a", "pending", "unavailable", refund_attempt=True)
+    assert store.finish_turn(first, "a", "pending", "unavailable", refund_attempt=True).held
     assert store.claim_next_inbound(ASHA, "a", TTL).attempts == 1
-    assert store.finish_inbound(first.id, "a", "pending", "ValueError")
+    assert store.finish_turn(first, "a", "pending", "ValueError").held
     assert store.claim_next_inbound(ASHA, "a", TTL).attempts == 2
 
 
@@ -127,21 +127,38 @@ def test_only_the_oldest_open_row_of_a_recipient_is_sendable(database):
     """A recipient's second reply waits while the first is being sent or waits for a retry."""
     save(delivery(text(ASHA, "hi")))
     outbox.enqueue([reply(ASHA, "w1", 0, "one"), reply(ASHA, "w1", 1, "two")])
-    first = outbox.claim_next_outbox(ASHA, "a", TTL)
+    [first] = outbox.claim_due_outbox(ASHA, "a", TTL, limit=1)
     assert first.payload["text"]["body"] == "one"
-    assert outbox.claim_next_outbox(ASHA, "b", TTL) is None
+    assert outbox.claim_due_outbox(ASHA, "b", TTL) == []
     outbox.retry_later(first.id, "a", utcnow() + timedelta(seconds=30), 1, "RetryableError")
     assert outbox.recipients_with_work() == []
-    assert outbox.claim_next_outbox(ASHA, "a", TTL) is None
+    assert outbox.claim_due_outbox(ASHA, "a", TTL) == []
     soon = utcnow() + timedelta(seconds=31)
-    assert outbox.claim_next_outbox(ASHA, "a", TTL, now=soon).id == first.id
+    assert [row.id for row in outbox.claim_due_outbox(ASHA, "a", TTL, limit=1, now=soon)] == [first.id]
+
+
+def test_a_batch_is_claimed_in_order_and_ends_before_a_row_that_must_wait(database):
+    """One claim takes a recipient's due rows oldest first, up to the limit, and stops at a row
+    that waits for a retry; no other sender can take any of them meanwhile."""
+    outbox.enqueue([reply(ASHA, "w1", seq, str(seq)) for seq in range(4)])
+    [zero] = outbox.claim_due_outbox(ASHA, "a", TTL, limit=1)
+    outbox.mark_sent_many([(zero.id, "wamid.OUT0")], "a")
+    one, two, three = outbox.claim_due_outbox(ASHA, "a", TTL)
+    assert [row.seq for row in (one, two, three)] == [1, 2, 3]
+    assert outbox.claim_due_outbox(ASHA, "b", TTL) == []
+    outbox.retry_later(two.id, "a", utcnow() + timedelta(seconds=30), 1, "RetryableError")
+    outbox.release_claims([three.id], "a")
+    outbox.mark_sent_many([(one.id, "wamid.OUT1")], "a")
+    assert outbox.claim_due_outbox(ASHA, "a", TTL) == []  # three waits behind two
+    soon = utcnow() + timedelta(seconds=31)
+    assert [row.seq for row in outbox.claim_due_outbox(ASHA, "a", TTL, now=soon)] == [2, 3]
 
 
 def test_delivery_status_only_moves_forward(database):
     """A late "sent" after "read" leaves the row at read; "failed" records its code."""
     outbox.enqueue([reply(ASHA, "w1", 0), reply(ASHA, "w1", 1)])
-    first = outbox.claim_next_outbox(ASHA, "a", TTL)
-    outbox.mark_sent(first.id, "a", "wamid.OUT1")
+    first, _second = outbox.claim_due_outbox(ASHA, "a", TTL)
+    outbox.mark_sent_many([(first.id, "wamid.OUT1")], "a")
     save(delivery(statuses=(status("wamid.OUT1", "read", ASHA), status("wamid.OUT1", "sent", ASHA))))
     save(delivery(statuses=(status("wamid.OUT1", "delivered", ASHA),)))
     with sessions()() as session:
@@ -152,23 +169,61 @@ def test_delivery_status_only_moves_forward(database):
 def test_a_status_naming_an_unconfirmed_row_marks_it_sent(database):
     """If Meta reports a send we never stored the wamid of, the row is adopted and not resent."""
     outbox.enqueue([reply(ASHA, "w1", 0)])
-    row = outbox.claim_next_outbox(ASHA, "dead", TTL)
+    [row] = outbox.claim_due_outbox(ASHA, "dead", TTL)
+    assert outbox.mark_sending(row.id, "dead")  # its Graph call started, then the instance died
     later = utcnow() + TTL + outbox.UNCERTAIN_GRACE + timedelta(seconds=1)
     assert outbox.recipients_with_work(now=later) == [ASHA]  # without a status it would be resent
     save(delivery(statuses=(status("wamid.OUT9", "sent", ASHA, callback=f"outbox:{row.id}"),)))
-    assert outbox.claim_next_outbox(ASHA, "b", TTL, now=later) is None
+    assert outbox.claim_due_outbox(ASHA, "b", TTL, now=later) == []
     with sessions()() as session:
         stored = session.execute(select(outbox_table)).one()
     assert (stored.state, stored.graph_wamid, stored.delivery_status) == ("sent", "wamid.OUT9", "sent")
 
 
+def test_a_claim_never_tried_is_free_when_its_lease_lapses_and_a_started_send_waits_for_its_status(database):
+    """After a crash, a reply claimed but never handed to Graph is claimed again as soon as the lease
+    lapses; one whose send had started waits the extra grace for Meta's status webhook."""
+    outbox.enqueue([reply(ASHA, "w1", 0, "untried"), reply(BHARAT, "w2", 0, "started")])
+    [untried] = outbox.claim_due_outbox(ASHA, "dead", TTL)
+    [started] = outbox.claim_due_outbox(BHARAT, "dead", TTL)
+    assert outbox.mark_sending(started.id, "dead")
+    assert outbox.claim_due_outbox(ASHA, "b", TTL) == [] and outbox.recipients_with_work() == []
+    lapsed = utcnow() + TTL + timedelta(seconds=1)
+    assert outbox.recipients_with_work(now=lapsed) == [ASHA]
+    [again] = outbox.claim_due_outbox(ASHA, "b", TTL, now=lapsed)
+    assert (again.id, again.attempts) == (untried.id, 2)
+    assert outbox.claim_due_outbox(BHARAT, "b", TTL, now=lapsed) == []
+    assert not outbox.mark_sending(untried.id, "dead")  # the dead owner's claim is gone: it may not send
+    graced = lapsed + outbox.UNCERTAIN_GRACE
+    assert [row.id for row in outbox.claim_due_outbox(BHARAT, "b", TTL, now=graced)] == [started.id]
+
+
+def opted_out_since(wa_id: str):
+    """Return when the contact opted out (None if not)."""
+    with sessions()() as session:
+        return session.scalar(select(contacts.c.opted_out_at).where(contacts.c.wa_id == wa_id))
+
+
 def test_opt_out_is_remembered_and_reported_with_the_next_claim(database):
-    """After STOP the contact is opted out once, and claims say so until START."""
+    """After STOP the contact is opted out once (a second STOP keeps the first time), and claims say
+    so until START."""
     save(delivery(text(ASHA, "STOP")))
-    assert store.set_opted_out(ASHA, True) and not store.set_opted_out(ASHA, True)
+    store.finish_turn(store.claim_next_inbound(ASHA, "a", TTL), "a", "done", opted_out=True)
+    since = opted_out_since(ASHA)
+    save(delivery(text(ASHA, "STOP")))
+    again = store.claim_next_inbound(ASHA, "a", TTL)
+    assert again.opted_out
+    store.finish_turn(again, "a", "done", opted_out=True, now=utcnow() + timedelta(minutes=5))
+    assert since is not None and opted_out_since(ASHA) == since
     save(delivery(text(ASHA, "hello")))
-    assert store.claim_next_inbound(ASHA, "a", TTL).opted_out
-    assert store.set_opted_out(ASHA, False) and not store.is_opted_out(ASHA)
+    hello = store.claim_next_inbound(ASHA, "a", TTL)
+    assert hello.opted_out
+    store.finish_turn(hello, "a", "ignored")
+    save(delivery(text(ASHA, "START")))
+    start = store.claim_next_inbound(ASHA, "a", TTL)
+    assert start.opted_out
+    store.finish_turn(start, "a", "done", opted_out=False)
+    assert not store.is_opted_out(ASHA) and opted_out_since(ASHA) is None
 
 
 def test_a_status_from_another_number_changes_nothing(database):

@@ -36,6 +36,12 @@ def test_migrations_match_models(database):  # noqa: F811
     on_sqlite(database)
 
 
+def test_pg_the_unwritten_leases_table_is_dropped_and_a_downgrade_restores_it(database):  # noqa: F811
+    """On PostgreSQL, 0010 drops whatsapp_leases and its downgrade recreates it."""
+    from tests.connectors.test_whatsapp_migration import check_leases_dropped_and_restored
+    check_leases_dropped_and_restored(database)
+
+
 def _save(body: dict) -> store.SavedDelivery:
     """Store one delivery as the webhook would."""
     return store.save_delivery(json.dumps(body).encode(), parse_delivery(body), OURS)
@@ -82,7 +88,7 @@ def test_pg_two_workers_claim_every_message_once_in_sender_order(database):
                     claimed.setdefault(wa_id, []).append((view.text, view.timestamp))
                 with guard:
                     busy[wa_id] = ""
-                assert store.finish_inbound(view.id, owner, "done")
+                assert store.finish_turn(view, owner, "done").held
             idle = 0 if got else idle + 1
 
     with ThreadPoolExecutor(max_workers=2) as pool:
@@ -104,13 +110,13 @@ def test_pg_outbox_rows_are_claimed_by_one_sender_only(database):
 
     def send(owner: str) -> None:
         for _ in range(200):
-            row = outbox.claim_next_outbox("919800000001", owner, TTL)
-            if row is None:
+            rows = outbox.claim_due_outbox("919800000001", owner, TTL, limit=3)
+            if not rows:
                 if _count(outbox_table, outbox_table.c.state != "sent") == 0:
                     return
                 continue
-            got.append((owner, row.seq))
-            outbox.mark_sent(row.id, owner, f"wamid.out.{row.seq}")
+            got.extend((owner, row.seq) for row in rows)
+            outbox.mark_sent_many([(row.id, f"wamid.out.{row.seq}") for row in rows], owner)
 
     with ThreadPoolExecutor(max_workers=2) as pool:
         list(pool.map(send, ["sender-a", "sender-b"]))
@@ -122,8 +128,8 @@ def test_pg_statuses_only_move_forward_whatever_the_arrival_order(database):
     """read, sent, delivered, sent again, raced: the row ends at read and each status is logged once."""
     _save(delivery(text("919800000001", "hi")))
     outbox.enqueue([OutboxItem("919800000001", "wamid.in.1", 0, "reply", {"to": "+919800000001"})])
-    row = outbox.claim_next_outbox("919800000001", "sender", TTL)
-    outbox.mark_sent(row.id, "sender", "wamid.out.1")
+    [row] = outbox.claim_due_outbox("919800000001", "sender", TTL)
+    outbox.mark_sent_many([(row.id, "wamid.out.1")], "sender")
     order = ["read", "sent", "delivered", "sent", "read", "delivered"] * 5
     with ThreadPoolExecutor(max_workers=10) as pool:
         list(pool.map(lambda s: _save(delivery(statuses=(status("wamid.out.1", s, "919800000001"),))), order))
