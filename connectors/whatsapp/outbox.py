@@ -3,9 +3,6 @@
 Sync functions for asyncio.to_thread. A row moves queued -> sending -> sent | failed (or back to
 queued with a later next_attempt_at). Only the oldest open row of a recipient is ever sendable, so
 replies reach each user in order, and a row is claimed with a lease so no two senders send it.
-A claimed row stays queued until its Graph call is about to start (`mark_sending`): after a crash,
-a row never tried is claimed again as soon as its lease lapses, and only a row whose send started
-(which Meta may have acted on) waits the extra UNCERTAIN_GRACE for its status webhook.
 
 Whoever queues rows (a turn's outcome, the management API, staff replies, `enqueue_text`) does so
 with `queue_rows` inside its own transaction; once that commits, the subscribed sender of this
@@ -174,7 +171,7 @@ def claim_due_rows(session: Session, wa_id: str, owner: str, ttl: timedelta, lim
             .join(contacts, c.wa_id == o.wa_id, isouter=True)
             .where(o.wa_id == wa_id, o.state.in_(OPEN_STATES)).order_by(o.id).limit(limit))
     claim = (update(outbox).where(o.id == bindparam("row"), o.state.in_(OPEN_STATES), _due(now))
-             .values(state="queued", lease_owner=owner, lease_until=now + ttl, attempts=o.attempts + 1))
+             .values(state="sending", lease_owner=owner, lease_until=now + ttl, attempts=o.attempts + 1))
     views: list[OutboxView] = []
     rows = session.execute(stmt).all()
     for row in rows:
@@ -185,17 +182,6 @@ def claim_due_rows(session: Session, wa_id: str, owner: str, ttl: timedelta, lim
     if views and len(views) == len(rows) and len(rows) < limit:
         session.info.get(_QUEUED, set()).discard(wa_id)  # every open row is claimed: nothing to announce
     return views
-
-
-def mark_sending(row_id: int, owner: str) -> bool:
-    """Record that the send of a row we claimed starts now; False if the claim was lost (do not send).
-
-    From here on Meta may act on it, so after a crash the row waits for its status webhook.
-    """
-    o = outbox.c
-    with writing() as session:
-        return session.execute(update(outbox).where(o.id == row_id, o.lease_owner == owner, o.state == "queued")
-                               .values(state="sending")).rowcount == 1
 
 
 _MARK_SENT = update(outbox).where(outbox.c.id == bindparam("row"), outbox.c.lease_owner == bindparam("owner")).values(
@@ -219,8 +205,8 @@ def release_claims(row_ids: Collection[int], owner: str) -> None:
         return
     o = outbox.c
     with writing() as session:
-        session.execute(update(outbox).where(o.id.in_(list(row_ids)), o.lease_owner == owner, o.state == "queued")
-                        .values(lease_owner=None, lease_until=None, attempts=o.attempts - 1))
+        session.execute(update(outbox).where(o.id.in_(list(row_ids)), o.lease_owner == owner, o.state == "sending")
+                        .values(state="queued", lease_owner=None, lease_until=None, attempts=o.attempts - 1))
 
 
 def set_payload(row_id: int, owner: str, payload: dict[str, Any]) -> None:
@@ -256,11 +242,9 @@ def mark_failed(row_id: int, owner: str, code: Optional[int], reason: str) -> No
 
 
 def _due(now: datetime) -> Any:
-    """Return the condition for an open row that may be claimed now: queued, due and not held (a
-    claim never tried is free once its lease lapses), or its send started and the grace for its
-    status webhook is over too."""
+    """Return the condition for an open row that may be claimed now."""
     o = outbox.c
-    return or_(and_(o.state == "queued", o.next_attempt_at <= now, or_(o.lease_until.is_(None), o.lease_until < now)),
+    return or_(and_(o.state == "queued", o.next_attempt_at <= now),
                and_(o.state == "sending", o.lease_until < now - UNCERTAIN_GRACE))
 
 

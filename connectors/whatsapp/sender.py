@@ -3,8 +3,7 @@
 A turn's replies reach the sender in memory, already claimed in the transaction that recorded the
 turn (store.finish_turn); other rows are announced by recipient once committed (outbox.subscribe),
 and the sender claims a recipient's due rows in one transaction. It sends them one after another
-and records the wamids Meta returned in one transaction. A row is claimed with a lease, and marked
-'sending' just before its call (rows claimed but never tried are free again once the lease lapses).
+and records the wamids Meta returned in one transaction. A row is claimed with a lease before the call.
 Each send carries `biz_opaque_callback_data = outbox:<id>`, so if the process dies between Meta
 accepting a message and us storing its wamid, the status webhook that follows marks the row sent
 and it is not sent again. An expired access token (190) holds every row in the queue, with one
@@ -149,9 +148,6 @@ class OutboxSender(KeyedWork):
             if uploading:
                 body = await self._upload(row)
                 uploading = False
-            if not await asyncio.to_thread(outbox.mark_sending, row.id, owner):
-                logger.info("whatsapp.send.claim_lost row=%s", row.id)  # settled or taken meanwhile
-                return False
             wamid = await self.graph.send_message({**body, "biz_opaque_callback_data": f"{CALLBACK_PREFIX}{row.id}"})
         except DocumentUnavailable as exc:
             logger.warning("whatsapp.send.document_unavailable row=%s reason=%s", row.id, exc)

@@ -170,7 +170,6 @@ def test_a_status_naming_an_unconfirmed_row_marks_it_sent(database):
     """If Meta reports a send we never stored the wamid of, the row is adopted and not resent."""
     outbox.enqueue([reply(ASHA, "w1", 0)])
     [row] = outbox.claim_due_outbox(ASHA, "dead", TTL)
-    assert outbox.mark_sending(row.id, "dead")  # its Graph call started, then the instance died
     later = utcnow() + TTL + outbox.UNCERTAIN_GRACE + timedelta(seconds=1)
     assert outbox.recipients_with_work(now=later) == [ASHA]  # without a status it would be resent
     save(delivery(statuses=(status("wamid.OUT9", "sent", ASHA, callback=f"outbox:{row.id}"),)))
@@ -178,24 +177,6 @@ def test_a_status_naming_an_unconfirmed_row_marks_it_sent(database):
     with sessions()() as session:
         stored = session.execute(select(outbox_table)).one()
     assert (stored.state, stored.graph_wamid, stored.delivery_status) == ("sent", "wamid.OUT9", "sent")
-
-
-def test_a_claim_never_tried_is_free_when_its_lease_lapses_and_a_started_send_waits_for_its_status(database):
-    """After a crash, a reply claimed but never handed to Graph is claimed again as soon as the lease
-    lapses; one whose send had started waits the extra grace for Meta's status webhook."""
-    outbox.enqueue([reply(ASHA, "w1", 0, "untried"), reply(BHARAT, "w2", 0, "started")])
-    [untried] = outbox.claim_due_outbox(ASHA, "dead", TTL)
-    [started] = outbox.claim_due_outbox(BHARAT, "dead", TTL)
-    assert outbox.mark_sending(started.id, "dead")
-    assert outbox.claim_due_outbox(ASHA, "b", TTL) == [] and outbox.recipients_with_work() == []
-    lapsed = utcnow() + TTL + timedelta(seconds=1)
-    assert outbox.recipients_with_work(now=lapsed) == [ASHA]
-    [again] = outbox.claim_due_outbox(ASHA, "b", TTL, now=lapsed)
-    assert (again.id, again.attempts) == (untried.id, 2)
-    assert outbox.claim_due_outbox(BHARAT, "b", TTL, now=lapsed) == []
-    assert not outbox.mark_sending(untried.id, "dead")  # the dead owner's claim is gone: it may not send
-    graced = lapsed + outbox.UNCERTAIN_GRACE
-    assert [row.id for row in outbox.claim_due_outbox(BHARAT, "b", TTL, now=graced)] == [started.id]
 
 
 def opted_out_since(wa_id: str):

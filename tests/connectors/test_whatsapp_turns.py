@@ -4,7 +4,6 @@ from __future__ import annotations
 import asyncio
 import json
 import sqlite3
-from datetime import timedelta
 from typing import Any, AsyncIterator, Awaitable, Callable, Optional
 
 import pytest
@@ -12,20 +11,18 @@ import pytest_asyncio
 from rasa.core.channels.channel import UserMessage
 from sqlalchemy import text as sql_text
 
-from connectors.whatsapp import outbox, store
+from connectors.whatsapp import store
 from connectors.whatsapp.background import Leases, new_owner
 from connectors.whatsapp.channel import WhatsAppOutput
 from connectors.whatsapp.config import WhatsAppConfig
 from connectors.whatsapp.db import channel_sessions
 from connectors.whatsapp.graph import GraphClient
-from connectors.whatsapp.outbox import OutboxItem
-from connectors.whatsapp.sender import OutboxSender
 from connectors.whatsapp.updates import parse_delivery
 from connectors.whatsapp.worker import InboundWorker
 from tests.connectors.whatsapp_support import database, delivery, text  # noqa: F401
 from tests.fakes.graph_api import DEFAULT_PHONE_NUMBER_ID, FakeGraph
 
-ASHA, BHARAT = "919800000001", "919800000002"
+ASHA = "919800000001"
 OnNewMessage = Callable[[UserMessage], Awaitable[Any]]
 
 
@@ -71,16 +68,6 @@ class Channel:
                              lambda who, wamid, kind, first_seq=0: WhatsAppOutput(who, wamid, kind, first_seq),
                              tracker_of)
 
-    def sender(self) -> OutboxSender:
-        """Return the outbox sender of a new process."""
-        return OutboxSender(self.config, self.client, Leases(new_owner()))
-
-
-def reply(wa_id: str, wamid: str, body: str) -> OutboxItem:
-    """Return one text reply to queue."""
-    return OutboxItem(wa_id, wamid, 0, "reply", {"messaging_product": "whatsapp", "to": wa_id, "type": "text",
-                                                 "text": {"body": body}})
-
 
 @pytest_asyncio.fixture
 async def channel(database, graph: FakeGraph) -> AsyncIterator[Channel]:  # noqa: F811
@@ -116,26 +103,6 @@ async def test_a_turn_cut_short_at_shutdown_is_answered_once_by_the_next_start(c
     assert rows("SELECT state, attempts FROM whatsapp_inbound") == [("done", 2)]
     assert [(who, json.loads(body)["text"]["body"]) for who, body in
             rows("SELECT inbound_wamid, payload FROM whatsapp_outbox")] == [(wamid, "Hello, you said hi")]
-
-
-@pytest.mark.asyncio
-async def test_a_reply_a_dead_instance_claimed_but_never_tried_goes_out_once_its_lease_lapses(channel):
-    """After a crash, a reply that was claimed but never handed to Graph is sent as soon as the dead
-    instance's lease lapses; one whose send had started waits for Meta's status webhook (30 s)."""
-    ttl = timedelta(seconds=0.5)
-    outbox.enqueue([reply(ASHA, "wamid.in1", "never tried"), reply(BHARAT, "wamid.in2", "send started")])
-    outbox.claim_due_outbox(ASHA, "dead", ttl)
-    [started] = outbox.claim_due_outbox(BHARAT, "dead", ttl)
-    assert outbox.mark_sending(started.id, "dead")
-    sender = channel.sender()
-    assert await sender.find_work() == []
-    await asyncio.sleep(0.6)
-    assert await sender.find_work() == [ASHA]
-    for wa_id in (ASHA, BHARAT):
-        await sender.drain(wa_id)
-    assert [m["text"]["body"] for m in channel.graph.sent_to(ASHA)] == ["never tried"]
-    assert channel.graph.sent_to(BHARAT) == []
-    assert rows("SELECT wa_id, state FROM whatsapp_outbox ORDER BY id") == [(ASHA, "sent"), (BHARAT, "sending")]
 
 
 @pytest.mark.asyncio
