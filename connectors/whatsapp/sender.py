@@ -34,7 +34,7 @@ from connectors.whatsapp.config import WhatsAppConfig
 from connectors.whatsapp.errors import (AuthError, GraphError, NetworkError, PairRateLimitError, ReEngagementRequired,
                                         RetryableError, ThrottledError, TokenExpired)
 from connectors.whatsapp.graph import GraphClient
-from connectors.whatsapp.outbox import TEMPLATE_KIND, TEMPLATE_SEQ, UNCERTAIN_GRACE, OutboxItem, OutboxView
+from connectors.whatsapp.outbox import CLAIM_BATCH, TEMPLATE_KIND, TEMPLATE_SEQ, UNCERTAIN_GRACE, OutboxItem, OutboxView
 from connectors.whatsapp.pacing import Pacer, make_pacer
 from connectors.whatsapp.render import UPLOAD_KEY, render_response, with_media_id
 from connectors.whatsapp.store import CALLBACK_PREFIX, SERVICE_WINDOW, WINDOW_CLOSED
@@ -118,10 +118,13 @@ class OutboxSender(KeyedWork):
                     await asyncio.to_thread(outbox.mark_sent_many, sent, owner)
                 finally:
                     try:  # even when the mark failed: rows never tried go back at once, not after the lease
-                        await asyncio.to_thread(outbox.release_claims, untried, owner)
+                        if untried:
+                            await asyncio.to_thread(outbox.release_claims, untried, owner)
                     finally:
                         self.leases.outbox.difference_update(row.id for row in rows)
-            if not go_on:
+            # A batch short of CLAIM_BATCH took every row sendable now; rows queued since were
+            # announced (handed or notified) and drain this key again. No claim that finds nothing.
+            if not go_on or len(rows) < CLAIM_BATCH:
                 return
 
     async def stop(self, grace: float = STOP_GRACE_SECONDS) -> None:
