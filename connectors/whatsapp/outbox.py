@@ -139,14 +139,32 @@ def subscribe(listener: Listener) -> Callable[[], None]:
 
 def recipients_with_work(now: Optional[datetime] = None, limit: int = 200) -> list[str]:
     """Return recipients whose oldest open row is due now (queued and due, or its lease lapsed)."""
-    now = now or utcnow()
     o, earlier = outbox.c, outbox.alias("earlier").c
     head = (select(func.min(earlier.id)).where(earlier.wa_id == o.wa_id, earlier.state.in_(OPEN_STATES))
             .scalar_subquery())
-    stmt = (select(o.wa_id).where(o.state.in_(OPEN_STATES), o.id == head, _due(now))
+    stmt = (select(o.wa_id).where(o.state.in_(OPEN_STATES), o.id == head, _DUE)
             .order_by(o.id).limit(limit))
     with channel_sessions()() as session:
-        return list(session.scalars(stmt))
+        return list(session.scalars(stmt, due_params(now or utcnow())))
+
+
+# An open row that may be claimed now: queued and due, or its send's lease and grace are over.
+# Statements are built once with bound parameters (due_params): building them per call cost
+# SQLAlchemy several times the query itself.
+_DUE = or_(and_(outbox.c.state == "queued", outbox.c.next_attempt_at <= bindparam("now")),
+           and_(outbox.c.state == "sending", outbox.c.lease_until < bindparam("uncertain_before")))
+_OPEN_ROWS = (select(outbox, contacts.c.opted_out, contacts.c.last_inbound_at, _DUE.label("due"))
+              .join(contacts, contacts.c.wa_id == outbox.c.wa_id, isouter=True)
+              .where(outbox.c.wa_id == bindparam("who"), outbox.c.state.in_(OPEN_STATES))
+              .order_by(outbox.c.id).limit(bindparam("limit")))
+_CLAIM_ROW = (update(outbox).where(outbox.c.id == bindparam("row"), outbox.c.state.in_(OPEN_STATES), _DUE)
+              .values(state="sending", lease_owner=bindparam("owner"), lease_until=bindparam("until"),
+                      attempts=outbox.c.attempts + 1))
+
+
+def due_params(now: datetime) -> dict[str, datetime]:
+    """Return the bound values of _DUE at now."""
+    return {"now": now, "uncertain_before": now - UNCERTAIN_GRACE}
 
 
 def claim_due_outbox(wa_id: str, owner: str, ttl: timedelta, limit: int = CLAIM_BATCH,
@@ -166,16 +184,12 @@ def claim_due_rows(session: Session, wa_id: str, owner: str, ttl: timedelta, lim
 
     The claimed rows are not announced when the transaction commits: the caller hands them over.
     """
-    o, c = outbox.c, contacts.c
-    stmt = (select(outbox, c.opted_out, c.last_inbound_at, _due(now).label("due"))
-            .join(contacts, c.wa_id == o.wa_id, isouter=True)
-            .where(o.wa_id == wa_id, o.state.in_(OPEN_STATES)).order_by(o.id).limit(limit))
-    claim = (update(outbox).where(o.id == bindparam("row"), o.state.in_(OPEN_STATES), _due(now))
-             .values(state="sending", lease_owner=owner, lease_until=now + ttl, attempts=o.attempts + 1))
+    due = due_params(now)
     views: list[OutboxView] = []
-    rows = session.execute(stmt).all()
+    rows = session.execute(_OPEN_ROWS, {"who": wa_id, "limit": limit, **due}).all()
     for row in rows:
-        if not row.due or session.execute(claim, {"row": row.id}).rowcount != 1:
+        if not row.due or session.execute(
+                _CLAIM_ROW, {"row": row.id, "owner": owner, "until": now + ttl, **due}).rowcount != 1:
             break
         views.append(OutboxView(row.id, row.wa_id, row.inbound_wamid, row.seq, row.kind, dict(row.payload),
                                 row.attempts + 1, bool(row.opted_out), row.last_inbound_at))
@@ -241,11 +255,6 @@ def mark_failed(row_id: int, owner: str, code: Optional[int], reason: str) -> No
             last_error=reason[:120]))
 
 
-def _due(now: datetime) -> Any:
-    """Return the condition for an open row that may be claimed now."""
-    o = outbox.c
-    return or_(and_(o.state == "queued", o.next_attempt_at <= now),
-               and_(o.state == "sending", o.lease_until < now - UNCERTAIN_GRACE))
 
 
 def _notify(recipients: Collection[str]) -> None:

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any, Callable, Iterable, Optional, Sequence
 
-from sqlalchemy import String, and_, bindparam, case, func, insert, or_, select, update
+from sqlalchemy import Integer, String, and_, bindparam, case, func, insert, or_, select, update
 from sqlalchemy.orm import Session
 
 from database.clock import utcnow
@@ -179,6 +179,17 @@ def apply_preference(session: Session, preference: PreferenceUpdate, now: dateti
     return applied.rowcount == 1
 
 
+_o = outbox.c
+_ADOPT_SEND = (update(outbox).where(_o.id == bindparam("row"), _o.graph_wamid.is_(None),
+                                   _o.state.in_(("queued", "sending")))
+               .values(graph_wamid=bindparam("wamid"), state="sent", sent_at=bindparam("now"),
+                       lease_owner=None, lease_until=None))
+# A status only moves a row forward; an error code is kept from the status that carried one.
+_MOVE_FORWARD = (update(outbox).where(_o.graph_wamid == bindparam("wamid"), _o.status_rank < bindparam("rank"))
+                 .values(delivery_status=bindparam("status"), status_rank=bindparam("new_rank"),
+                         last_error_code=func.coalesce(bindparam("code", type_=Integer), _o.last_error_code)))
+
+
 def apply_status(session: Session, status: StatusUpdate, now: datetime,
                  reengage: Optional[Reengage] = None) -> int:
     """Log a status once per (wamid, status) and move its outbox row forward, never back.
@@ -189,21 +200,15 @@ def apply_status(session: Session, status: StatusUpdate, now: datetime,
         "wamid": status.wamid, "status": status.status, "recipient_id": status.recipient_id,
         "timestamp": status.timestamp, "error_codes": list(status.error_codes), "received_at": now,
     }, ["wamid", "status"])
-    o = outbox.c
     row_id = _callback_row(status.callback_data)
     if row_id is not None:
         # Meta accepted a send whose answer we never stored (crash, timeout): adopt it, never resend.
-        session.execute(update(outbox).where(o.id == row_id, o.graph_wamid.is_(None),
-                                             o.state.in_(("queued", "sending")))
-                        .values(graph_wamid=status.wamid, state="sent", sent_at=now,
-                                lease_owner=None, lease_until=None))
+        session.execute(_ADOPT_SEND, {"row": row_id, "wamid": status.wamid, "now": now})
     rank = status_rank(status.status)
     if rank:
-        values: dict[str, Any] = {"delivery_status": status.status, "status_rank": rank}
-        if status.error_codes:
-            values["last_error_code"] = status.error_codes[0]
-        session.execute(update(outbox).where(o.graph_wamid == status.wamid, o.status_rank < rank)
-                        .values(**values))
+        session.execute(_MOVE_FORWARD, {"wamid": status.wamid, "rank": rank, "new_rank": rank,
+                                        "status": status.status,
+                                        "code": status.error_codes[0] if status.error_codes else None})
     if status.status == "failed" and WINDOW_CLOSED in status.error_codes:
         return _window_closed(session, status.wamid, now, reengage)
     return 0
@@ -226,36 +231,56 @@ def _window_closed(session: Session, graph_wamid: str, now: datetime, reengage: 
 
 def senders_with_work(now: Optional[datetime] = None, limit: int = 100) -> list[str]:
     """Return senders with a pending message (or one whose lease lapsed), oldest arrival first."""
-    now = now or utcnow()
     i = inbound.c
-    stmt = (select(i.wa_id).where(_claimable(now)).group_by(i.wa_id)
+    stmt = (select(i.wa_id).where(_CLAIMABLE).group_by(i.wa_id)
             .order_by(func.min(i.id)).limit(limit))
     with channel_sessions()() as session:
-        return list(session.scalars(stmt))
+        return list(session.scalars(stmt, {"now": now or utcnow()}))
 
 
-_PAUSED = select(Handoff.__table__.c.id).where(Handoff.__table__.c.open_key == inbound.c.wa_id).exists().label("paused")
+# Statements of the per-turn path, built once with bound parameters: building them per call cost
+# SQLAlchemy several times the queries themselves.
+_i = inbound.c
+# An inbound row that may be (re)claimed now.
+_CLAIMABLE = or_(_i.state == "pending", and_(_i.state == "processing", _i.lease_until < bindparam("now")))
+_PAUSED = select(Handoff.__table__.c.id).where(Handoff.__table__.c.open_key == _i.wa_id).exists().label("paused")
+_NEXT_MESSAGE = (select(inbound, contacts.c.opted_out, _PAUSED)
+                 .join(contacts, contacts.c.wa_id == _i.wa_id, isouter=True)
+                 .where(_i.wa_id == bindparam("who"), _CLAIMABLE).order_by(_i.timestamp, _i.id).limit(1))
+# One message per sender at a time, even without a lease.
+_ANOTHER_IN_HAND = select(_i.id).where(_i.wa_id == bindparam("who"), _i.id != bindparam("row"),
+                                       _i.state == "processing", _i.lease_until >= bindparam("now")).limit(1)
+_CLAIM_MESSAGE = (update(inbound).where(_i.id == bindparam("row"), _CLAIMABLE)
+                  .values(state="processing", lease_owner=bindparam("owner"), lease_until=bindparam("until"),
+                          attempts=_i.attempts + 1))
+_ANOTHER_WAITING = select(_i.id).where(_i.wa_id == bindparam("who"), _CLAIMABLE).limit(1)
+
+
+def _finish(refund_attempt: bool) -> Any:
+    """Return the update that records a held message's outcome (a refund gives the try back)."""
+    attempts = case((_i.attempts > 0, _i.attempts - 1), else_=0) if refund_attempt else _i.attempts
+    return (update(inbound).where(_i.id == bindparam("row"), _i.lease_owner == bindparam("owner"),
+                                  _i.state == "processing")
+            .values(state=bindparam("state"), lease_owner=None, lease_until=None, last_error=bindparam("error"),
+                    attempts=attempts, done_at=bindparam("done_at")))
+
+
+_FINISH = {refund: _finish(refund) for refund in (False, True)}
+_OPT = (update(contacts).where(contacts.c.wa_id == bindparam("who"), contacts.c.opted_out == bindparam("was"))
+        .values(opted_out=bindparam("opted_out"), opted_out_at=bindparam("at")))
 
 
 def claim_next_inbound(wa_id: str, owner: str, ttl: timedelta,
                        now: Optional[datetime] = None) -> Optional[InboundView]:
     """Claim this sender's next message in (timestamp, arrival) order, or return None."""
     now = now or utcnow()
-    i = inbound.c
     with writing(key=f"in:{wa_id}") as session:
-        row = session.execute(
-            select(inbound, contacts.c.opted_out, _PAUSED).join(contacts, contacts.c.wa_id == i.wa_id, isouter=True)
-            .where(i.wa_id == wa_id, _claimable(now)).order_by(i.timestamp, i.id).limit(1)).first()
+        row = session.execute(_NEXT_MESSAGE, {"who": wa_id, "now": now}).first()
         if row is None:
             return None
-        busy = session.execute(select(i.id).where(  # one message per sender at a time, even without a lease
-            i.wa_id == wa_id, i.id != row.id, i.state == "processing", i.lease_until >= now).limit(1)).first()
-        if busy is not None:
+        if session.execute(_ANOTHER_IN_HAND, {"who": wa_id, "row": row.id, "now": now}).first() is not None:
             return None
-        claimed = session.execute(
-            update(inbound).where(i.id == row.id, _claimable(now))
-            .values(state="processing", lease_owner=owner, lease_until=now + ttl,
-                    attempts=i.attempts + 1))
+        claimed = session.execute(_CLAIM_MESSAGE, {"row": row.id, "now": now, "owner": owner, "until": now + ttl})
         if claimed.rowcount != 1:
             return None
         return InboundView(row.id, row.wamid, row.wa_id, row.kind, row.text, dict(row.meta or {}),
@@ -285,24 +310,21 @@ def finish_turn(message: InboundView, owner: str, state: str, error: Optional[st
     for a reason that is not the message's (a lock store or database outage).
     """
     now = now or utcnow()
-    i, c = inbound.c, contacts.c
-    attempts = case((i.attempts > 0, i.attempts - 1), else_=0) if refund_attempt else i.attempts
-    with writing(key=f"in:{message.wa_id}") as session:
-        held = session.execute(
-            update(inbound).where(i.id == message.id, i.lease_owner == owner, i.state == "processing")
-            .values(state=state, lease_owner=None, lease_until=None, last_error=error, attempts=attempts,
-                    done_at=now if state != "pending" else None)).rowcount == 1
+    who = message.wa_id
+    with writing(key=f"in:{who}") as session:
+        held = session.execute(_FINISH[refund_attempt], {
+            "row": message.id, "owner": owner, "state": state, "error": error,
+            "done_at": now if state != "pending" else None}).rowcount == 1
         # STOP/START first: the claim below reads opted_out, so a row queued by someone else and due
         # now is claimed as opted out (and not sent) once STOP is in.
         if opted_out is not None:
-            session.execute(update(contacts).where(c.wa_id == message.wa_id, c.opted_out == (not opted_out))
-                            .values(opted_out=opted_out, opted_out_at=now if opted_out else None))
+            session.execute(_OPT, {"who": who, "was": not opted_out, "opted_out": opted_out,
+                                   "at": now if opted_out else None})
         sending: list[OutboxView] = []
         if queue_rows(session, replies, now) and send_ttl is not None:
-            lock_also(session, f"out:{message.wa_id}")
-            sending = claim_due_rows(session, message.wa_id, owner, send_ttl, CLAIM_BATCH, now)
-        more = state != "pending" and session.execute(
-            select(i.id).where(i.wa_id == message.wa_id, _claimable(now)).limit(1)).first() is not None
+            lock_also(session, f"out:{who}")
+            sending = claim_due_rows(session, who, owner, send_ttl, CLAIM_BATCH, now)
+        more = state != "pending" and session.execute(_ANOTHER_WAITING, {"who": who, "now": now}).first() is not None
     return TurnRecorded(more, tuple(sending), held)
 
 
@@ -324,11 +346,6 @@ def extend_leases(owner: str, inbound_ids: Iterable[int], outbox_ids: Iterable[i
                 session.execute(update(table).where(table.c.id.in_(ids), table.c.lease_owner == owner)
                                 .values(lease_until=until))
 
-
-def _claimable(now: datetime) -> Any:
-    """Return the condition for an inbound row that may be (re)claimed now."""
-    i = inbound.c
-    return or_(i.state == "pending", and_(i.state == "processing", i.lease_until < now))
 
 
 def _callback_row(data: str) -> Optional[int]:
