@@ -151,7 +151,7 @@ def running_stack(
     action_port, rasa_port = free_port(), free_port()
     (workdir / "endpoints.yml").write_text(
         f'action_endpoint:\n  url: "http://127.0.0.1:{action_port}/webhook"\n'
-        f"tracker_store:\n  type: SQL\n  dialect: sqlite\n  db: {workdir / 'tracker.db'}\n"
+        f"tracker_store:\n  type: connectors.tracker_store.PooledSQLTrackerStore\n  dialect: sqlite\n  db: {workdir / 'tracker.db'}\n"
     )
     stack = Stack(
         rasa_url=f"http://127.0.0.1:{rasa_port}",
