@@ -255,8 +255,6 @@ def mark_failed(row_id: int, owner: str, code: Optional[int], reason: str) -> No
             last_error=reason[:120]))
 
 
-
-
 def _notify(recipients: Collection[str]) -> None:
     """Tell the subscribed senders which recipients have new rows; a failing listener only costs
     waiting for the recovery scan."""

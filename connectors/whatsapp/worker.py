@@ -94,6 +94,11 @@ class Outcome:
     opted_out: Optional[bool] = None
 
 
+def outage_pause(failures: int) -> float:
+    """Return the pause after failures outages in a row: 0.5 s, doubling up to 10 s."""
+    return min(UNAVAILABLE_MAX_SECONDS, UNAVAILABLE_FIRST_SECONDS * 2 ** (failures - 1))
+
+
 class InboundWorker(KeyedWork):
     """Drain each sender's pending messages into Rasa, oldest first."""
 
@@ -179,7 +184,7 @@ class InboundWorker(KeyedWork):
                                                send_ttl=send_ttl)
             except DBAPIError as exc:
                 failures += 1
-                delay = min(UNAVAILABLE_MAX_SECONDS, UNAVAILABLE_FIRST_SECONDS * 2 ** (failures - 1))
+                delay = outage_pause(failures)
                 if not is_unavailable(exc) or self.stopping or loop.time() + delay > give_up_at:
                     raise
                 log_failure("whatsapp.inbound.record_unavailable", exc, logging.WARNING, wamid=message.wamid,
@@ -251,7 +256,7 @@ class InboundWorker(KeyedWork):
     def _wait_out_outage(self, wa_id: str) -> float:
         """Hold the sender back (0.5 s, doubling up to 10 s) before its next try; return the pause."""
         failures = self._unavailable.get(wa_id, (0, 0.0))[0] + 1
-        delay = min(UNAVAILABLE_MAX_SECONDS, UNAVAILABLE_FIRST_SECONDS * 2 ** (failures - 1))
+        delay = outage_pause(failures)
         self._unavailable[wa_id] = (failures, asyncio.get_running_loop().time() + delay)
         return delay
 
