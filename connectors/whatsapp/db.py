@@ -26,7 +26,7 @@ from contextlib import contextmanager
 from functools import lru_cache
 from typing import Any, Iterator, Mapping, Optional, Sequence
 
-from sqlalchemy import Table, create_engine, event, insert, text
+from sqlalchemy import Table, bindparam, create_engine, event, insert, select, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.exc import IntegrityError
@@ -138,6 +138,63 @@ def insert_ignore(session: Session, table: Table, row: Mapping[str, Any], keys: 
         return True
     except IntegrityError:
         return False
+
+
+def insert_new(session: Session, table: Table, rows: Sequence[Mapping[str, Any]], key: str) -> set[Any]:
+    """Insert the rows whose unique key is not in table yet; return the keys inserted. rows have distinct keys.
+
+    A batch costs one or two statements, not one per row: every statement gives up the GIL and
+    waits to take it back from a busy turn (on PostgreSQL after a round trip), so a batch of 64
+    deliveries saved row by row waited 192 times. PostgreSQL names the new rows with RETURNING.
+    SQLite (no RETURNING in SQLAlchemy 1.4) looks the keys up first: its write transaction holds
+    the database's lock from BEGIN, so nothing is inserted between the look-up and the insert, which
+    runs as one executemany of a statement compiled once (a multi-row VALUES is compiled per call).
+    """
+    if len(rows) <= 1:  # its rowcount says it all: no look-up
+        return {row[key] for row in rows if insert_ignore(session, table, row, [key])}
+    dialect = session.get_bind().dialect.name
+    if dialect == "postgresql":
+        columns = tuple(rows[0])
+        params = {f"{column}_{n}": row[column] for n, row in enumerate(rows) for column in columns}
+        return set(session.scalars(_insert_returning(table, columns, len(rows), key), params))
+    if dialect != "sqlite":
+        return {row[key] for row in rows if insert_ignore(session, table, row, [key])}
+    known = set(session.scalars(_known_keys(table, key), {"keys": [row[key] for row in rows]}))
+    fresh = [row for row in rows if row[key] not in known]
+    insert_ignore_many(session, table, fresh, [key])
+    return {row[key] for row in fresh}
+
+
+def insert_ignore_many(session: Session, table: Table, rows: Sequence[Mapping[str, Any]], keys: Sequence[str]) -> None:
+    """Insert each row unless a row with the same unique keys exists, as one executemany."""
+    if not rows:
+        return
+    dialect = session.get_bind().dialect.name
+    if dialect in ("sqlite", "postgresql"):
+        session.execute(_insert_ignoring(dialect, table, tuple(keys)), [dict(row) for row in rows])
+        return
+    for row in rows:
+        insert_ignore(session, table, row, keys)
+
+
+def values_of(table: Table, columns: Sequence[str], count: int) -> list[dict[str, Any]]:
+    """Return count rows of bound parameters named column_n, for a multi-row statement
+    (typed: SQLAlchemy gives the column's type only to the first row's)."""
+    return [{column: bindparam(f"{column}_{n}", type_=table.c[column].type) for column in columns}
+            for n in range(count)]
+
+
+@lru_cache(maxsize=256)
+def _insert_returning(table: Table, columns: tuple[str, ...], count: int, key: str) -> Any:
+    """Return PostgreSQL's insert of count rows that skips known keys and returns the new ones."""
+    return (postgresql.insert(table).values(values_of(table, columns, count))
+            .on_conflict_do_nothing(index_elements=[key]).returning(table.c[key]))
+
+
+@lru_cache(maxsize=None)
+def _known_keys(table: Table, key: str) -> Any:
+    """Return SELECT key FROM table WHERE key IN (:keys), built once."""
+    return select(table.c[key]).where(table.c[key].in_(bindparam("keys", expanding=True)))
 
 
 _built: list[sessionmaker] = []

@@ -1,22 +1,25 @@
 """Durable inbound side: the raw webhook log, inbound messages, contacts and statuses.
 
 Sync functions, each opening and closing its own transaction; call them through asyncio.to_thread.
-A repeat is detected by a unique constraint (insert-or-ignore), never by select-then-insert. Work is
-claimed with `UPDATE ... WHERE <state and lease condition>` and a rowcount check, so several
+A repeat is detected by a unique constraint (insert-or-ignore; a batch of deliveries: db.insert_new).
+Work is claimed with `UPDATE ... WHERE <state and lease condition>` and a rowcount check, so several
 processes can share the database.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 from datetime import datetime, timedelta, timezone
 from typing import Any, Callable, Iterable, Optional, Sequence
 
 from sqlalchemy import Integer, String, and_, bindparam, case, func, insert, or_, select, update
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import Session
 
 from database.clock import utcnow
 from database.models import Handoff
-from connectors.whatsapp.db import channel_sessions, insert_ignore, lock_also, writing
+from connectors.whatsapp.db import (channel_sessions, insert_ignore, insert_ignore_many, insert_new, lock_also,
+                                   values_of, writing)
 from connectors.whatsapp.outbox import (CLAIM_BATCH, TEMPLATE_KIND, TEMPLATE_SEQ, OutboxItem, OutboxView,
                                         claim_due_rows, queue_rows)
 from connectors.whatsapp.tables import contacts, inbound, outbox, statuses, webhooks
@@ -79,48 +82,92 @@ def save_delivery(body: bytes, delivery: Delivery, phone_number_id: str,
 
 def save_deliveries(batch: Sequence[tuple[bytes, Delivery]], phone_number_id: str,
                     now: Optional[datetime] = None, reengage: Optional[Reengage] = None) -> list[SavedDelivery]:
-    """Store several deliveries as save_delivery does, in one transaction (one flush to disk)."""
+    """Store several deliveries as save_delivery does, in one transaction (one flush to disk).
+
+    The batch's messages, contacts and log rows each go in one statement, whatever its size.
+    """
     now = now or utcnow()
     with writing(durable=True) as session:
-        return [_save_one(session, body, delivery, phone_number_id, now, reengage) for body, delivery in batch]
+        ours = [[m for m in delivery.messages if m.phone_number_id == phone_number_id and m.wamid and m.wa_id]
+                for _body, delivery in batch]
+        rows = {}  # wamid -> row, the first copy of a wamid the batch holds twice
+        for message in (m for messages in ours for m in messages):
+            rows.setdefault(message.wamid, _inbound_row(message, now))
+        inserted = insert_new(session, inbound, list(rows.values()), "wamid")
+        stopped = _record_contacts(session, [m for messages in ours for m in messages if m.wamid in inserted], now)
+        results, logged, counted = [], [], set()
+        for (body, delivery), messages in zip(batch, ours):
+            fresh: list[str] = []
+            senders: list[str] = []
+            new = 0
+            for message in messages:
+                if message.wamid not in inserted or message.wamid in counted:
+                    continue
+                counted.add(message.wamid)
+                new += 1
+                if rows[message.wamid]["state"] == "pending":
+                    fresh.append(message.wamid)
+                    if message.wa_id not in senders:
+                        senders.append(message.wa_id)
+            statuses_ours = [s for s in delivery.statuses if s.phone_number_id == phone_number_id and s.wamid]
+            templates = sum(apply_status(session, status, now, reengage) for status in statuses_ours)
+            for preference in delivery.preferences:
+                if preference.phone_number_id == phone_number_id:
+                    apply_preference(session, preference, now)
+            logged.append({"received_at": now, "body": body, "signature_ok": True, "messages": new,
+                           "statuses": len(statuses_ours)})
+            results.append(SavedDelivery(
+                new, len(messages) - new, len(statuses_ours), len(delivery.messages) - len(messages), tuple(fresh),
+                frozenset(w for w in senders if w in stopped), templates, tuple(senders)))
+        session.execute(_LOG_WEBHOOK, logged)
+        return results
 
 
-def _save_one(session: Session, body: bytes, delivery: Delivery, phone_number_id: str, now: datetime,
-              reengage: Optional[Reengage]) -> SavedDelivery:
-    """Store one delivery inside the caller's transaction."""
-    new = duplicates = other = templates = 0
-    fresh: list[str] = []
-    senders: list[str] = []
-    opted_out: set[str] = set()
-    ours = [s for s in delivery.statuses if s.phone_number_id == phone_number_id and s.wamid]
-    for message in delivery.messages:
-        if message.phone_number_id != phone_number_id or not message.wamid or not message.wa_id:
-            other += 1
-            continue
-        saved = _save_message(session, message, now)
-        if saved is None:
-            duplicates += 1
-            continue
-        new += 1
-        state, stopped = saved
-        if state == "pending":
-            fresh.append(message.wamid)
-            if message.wa_id not in senders:
-                senders.append(message.wa_id)
-            if stopped:
-                opted_out.add(message.wa_id)
-    for status in ours:
-        templates += apply_status(session, status, now, reengage)
-    for preference in delivery.preferences:
-        if preference.phone_number_id == phone_number_id:
-            apply_preference(session, preference, now)
-    session.execute(_LOG_WEBHOOK, {"received_at": now, "body": body, "signature_ok": True,
-                                   "messages": new, "statuses": len(ours)})
-    return SavedDelivery(new, duplicates, len(ours), other, tuple(fresh), frozenset(opted_out), templates,
-                         tuple(senders))
+def _inbound_row(message: InboundMessage, now: datetime) -> dict[str, Any]:
+    """Return the inbound row of a new message: pending, or expired if Meta delivers it too late to answer."""
+    sent_at = _from_unix(message.timestamp) or now
+    expired = now - sent_at > SERVICE_WINDOW  # Meta retries for days; a stale question gets no answer
+    return {"wamid": message.wamid, "wa_id": message.wa_id, "phone_number_id": message.phone_number_id,
+            "kind": message.kind, "text": message.text, "meta": message.metadata(),
+            "timestamp": message.timestamp, "state": "expired" if expired else "pending", "attempts": 0,
+            "received_at": now}
+
+
+def _record_contacts(session: Session, messages: Sequence[InboundMessage], now: datetime) -> set[str]:
+    """Record the senders of new messages (first seen, last seen, window, names); return those opted out.
+
+    A few statements for the whole batch, as db.insert_new: on PostgreSQL one insert that updates a
+    known contact instead and returns every contact's opt-out; on SQLite a look-up, then the new
+    contacts inserted and the known ones updated, each an executemany of a statement compiled once.
+    """
+    latest: dict[str, dict[str, Any]] = {}
+    for message in messages:
+        sent_at = _from_unix(message.timestamp) or now
+        row = latest.setdefault(message.wa_id, {
+            "wa_id": message.wa_id, "user_id": None, "profile_name": None, "first_seen": now, "last_seen": now,
+            "last_inbound_at": sent_at, "opted_out": False, "marketing_stopped": False})
+        row["last_inbound_at"] = max(row["last_inbound_at"], sent_at)
+        row["user_id"] = message.user_id or row["user_id"]
+        row["profile_name"] = message.profile_name or row["profile_name"]
+    if not latest:
+        return set()
+    rows = list(latest.values())
+    if session.get_bind().dialect.name == "postgresql":
+        params = {f"{column}_{n}": row[column] for n, row in enumerate(rows) for column in _CONTACT_COLUMNS}
+        return {wa_id for wa_id, opted_out in session.execute(_pg_record_contacts(len(rows)), params) if opted_out}
+    known = dict(session.execute(_KNOWN_CONTACTS, {"who": list(latest)}).all())
+    insert_ignore_many(session, contacts, [row for row in rows if row["wa_id"] not in known], ["wa_id"])
+    seen = [{"who": row["wa_id"], "now": now, "sent_at": row["last_inbound_at"], "name": row["profile_name"],
+             "user": row["user_id"]} for row in rows if row["wa_id"] in known]
+    if seen:
+        session.execute(_SEEN_AGAIN, seen)
+    return {wa_id for wa_id, opted_out in known.items() if opted_out}
 
 
 _c = contacts.c
+_CONTACT_COLUMNS = ("wa_id", "user_id", "profile_name", "first_seen", "last_seen", "last_inbound_at", "opted_out",
+                    "marketing_stopped")
+_KNOWN_CONTACTS = select(_c.wa_id, _c.opted_out).where(_c.wa_id.in_(bindparam("who", expanding=True)))
 # A known contact wrote again: last seen now, window from the newest message, names if given.
 _SEEN_AGAIN = update(contacts).where(_c.wa_id == bindparam("who")).values(
     last_seen=bindparam("now"),
@@ -129,30 +176,20 @@ _SEEN_AGAIN = update(contacts).where(_c.wa_id == bindparam("who")).values(
     profile_name=func.coalesce(bindparam("name", type_=String), _c.profile_name),
     user_id=func.coalesce(bindparam("user", type_=String), _c.user_id))
 _LOG_WEBHOOK = insert(webhooks)
-_OPTED_OUT = select(_c.opted_out).where(_c.wa_id == bindparam("who"))
 
 
-def _save_message(session: Session, message: InboundMessage, now: datetime) -> Optional[tuple[str, bool]]:
-    """Insert one message unless its wamid is known and record the contact.
-
-    Return None for a repeat, else the message's state and whether its sender is opted out.
-    """
-    sent_at = _from_unix(message.timestamp) or now
-    expired = now - sent_at > SERVICE_WINDOW  # Meta retries for days; a stale question gets no answer
-    row = {"wamid": message.wamid, "wa_id": message.wa_id, "phone_number_id": message.phone_number_id,
-           "kind": message.kind, "text": message.text, "meta": message.metadata(),
-           "timestamp": message.timestamp, "state": "expired" if expired else "pending", "attempts": 0,
-           "received_at": now}
-    if not insert_ignore(session, inbound, row, ["wamid"]):
-        return None
-    contact = {"wa_id": message.wa_id, "user_id": message.user_id, "profile_name": message.profile_name,
-               "first_seen": now, "last_seen": now, "last_inbound_at": sent_at, "opted_out": False,
-               "marketing_stopped": False}
-    if insert_ignore(session, contacts, contact, ["wa_id"]):
-        return row["state"], False  # a new contact has not said STOP
-    session.execute(_SEEN_AGAIN, {"who": message.wa_id, "now": now, "sent_at": sent_at,
-                                  "name": message.profile_name, "user": message.user_id})
-    return row["state"], bool(session.scalar(_OPTED_OUT, {"who": message.wa_id}))
+@lru_cache(maxsize=128)
+def _pg_record_contacts(count: int) -> Any:
+    """Return PostgreSQL's insert of count contacts that updates a known one as _SEEN_AGAIN does and
+    returns (wa_id, opted_out) of each."""
+    statement = postgresql.insert(contacts).values(values_of(contacts, _CONTACT_COLUMNS, count))
+    new = statement.excluded
+    return statement.on_conflict_do_update(index_elements=["wa_id"], set_={
+        "last_seen": new.last_seen,
+        "last_inbound_at": case((or_(_c.last_inbound_at.is_(None), _c.last_inbound_at < new.last_inbound_at),
+                                 new.last_inbound_at), else_=_c.last_inbound_at),
+        "profile_name": func.coalesce(new.profile_name, _c.profile_name),
+        "user_id": func.coalesce(new.user_id, _c.user_id)}).returning(_c.wa_id, _c.opted_out)
 
 
 MARKETING_CATEGORY = "marketing_messages"

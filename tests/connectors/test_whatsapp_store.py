@@ -63,6 +63,36 @@ def test_messages_for_another_number_and_stale_messages_are_not_answered(databas
     assert store.senders_with_work() == []
 
 
+def test_a_batch_of_deliveries_is_saved_as_each_alone_would_be(database):
+    """One transaction for several deliveries: repeats within the batch and from before are found, a known
+    contact gets its new name and newest window, a new one is created, and an opted-out sender is named."""
+    CHARU = "919800000003"
+    known = text(ASHA, "sent before")
+    save(delivery(known))
+    save(delivery(text(BHARAT, "old", age_seconds=600)))
+    save(delivery(text(CHARU, "STOP")))
+    with sessions().begin() as session:
+        session.execute(contacts.update().where(contacts.c.wa_id == CHARU).values(opted_out=True))
+    first, renamed = text(ASHA, "hi"), text(BHARAT, "hello")
+    renamed[0]["profile"]["name"] = "Bharat K"
+    new_contact = "919800000004"
+    bodies = [delivery(first, renamed), delivery(first), delivery(known), delivery(text(CHARU, "hi")),
+              delivery(text(new_contact, "namaste"), statuses=(status("wamid.nobody", "sent", new_contact),))]
+    results = store.save_deliveries([(json.dumps(b).encode(), parse_delivery(b)) for b in bodies], OURS)
+    assert [(r.new_messages, r.duplicates) for r in results] == [(2, 0), (0, 1), (0, 1), (1, 0), (1, 0)]
+    assert [r.senders for r in results] == [(ASHA, BHARAT), (), (), (CHARU,), (new_contact,)]
+    assert [r.opted_out for r in results] == [frozenset()] * 3 + [frozenset({CHARU}), frozenset()]
+    assert results[4].statuses == 1
+    assert count(inbound) == 3 + 4 and count(webhooks) == 3 + 5
+    with sessions()() as session:
+        people = {row.wa_id: row for row in session.execute(select(contacts))}
+    assert people[BHARAT].profile_name == "Bharat K"
+    assert utcnow() - people[BHARAT].last_inbound_at < timedelta(seconds=60)
+    assert people[BHARAT].first_seen < people[BHARAT].last_seen
+    assert people[new_contact].first_seen == people[new_contact].last_seen and not people[new_contact].opted_out
+    assert people[CHARU].opted_out
+
+
 def test_contact_keeps_first_seen_and_the_latest_inbound_time(database):
     """A contact is created once; later messages move last_seen and the 24 h window forward."""
     save(delivery(text(ASHA, "old", age_seconds=600)))
