@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import lru_cache
+from itertools import chain
 from datetime import datetime, timedelta, timezone
 from typing import Any, Callable, Iterable, Optional, Sequence
 
@@ -25,7 +26,7 @@ from connectors.whatsapp.outbox import (CLAIM_BATCH, TEMPLATE_KIND, TEMPLATE_SEQ
 from connectors.whatsapp.tables import contacts, inbound, outbox, statuses, webhooks
 from connectors.whatsapp.updates import Delivery, InboundMessage, PreferenceUpdate, StatusUpdate, status_rank
 
-__all__ = ["CALLBACK_PREFIX", "SERVICE_WINDOW", "InboundView", "SavedDelivery", "apply_status",
+__all__ = ["CALLBACK_PREFIX", "SERVICE_WINDOW", "InboundView", "SavedDelivery", "apply_statuses",
            "claim_next_inbound", "extend_leases", "finish_turn", "insert_ignore", "TurnRecorded", "is_opted_out",
            "save_deliveries", "save_delivery", "senders_with_work"]
 
@@ -84,42 +85,37 @@ def save_deliveries(batch: Sequence[tuple[bytes, Delivery]], phone_number_id: st
                     now: Optional[datetime] = None, reengage: Optional[Reengage] = None) -> list[SavedDelivery]:
     """Store several deliveries as save_delivery does, in one transaction (one flush to disk).
 
-    The batch's messages, contacts and log rows each go in one statement, whatever its size.
+    Each step (messages, contacts, statuses, the raw log) costs the same few statements for the
+    whole batch: every statement gives up the GIL and waits to take it back from a busy turn.
     """
     now = now or utcnow()
-    with writing(durable=True) as session:
-        ours = [[m for m in delivery.messages if m.phone_number_id == phone_number_id and m.wamid and m.wa_id]
+    messages = [[m for m in delivery.messages if m.phone_number_id == phone_number_id and m.wamid and m.wa_id]
                 for _body, delivery in batch]
-        rows = {}  # wamid -> row, the first copy of a wamid the batch holds twice
-        for message in (m for messages in ours for m in messages):
-            rows.setdefault(message.wamid, _inbound_row(message, now))
+    updates = [[s for s in delivery.statuses if s.phone_number_id == phone_number_id and s.wamid]
+               for _body, delivery in batch]
+    firsts: dict[str, InboundMessage] = {}  # wamid -> its first copy (a batch may hold one twice)
+    for message in chain.from_iterable(messages):
+        firsts.setdefault(message.wamid, message)
+    with writing(durable=True) as session:
+        rows = {wamid: _inbound_row(message, now) for wamid, message in firsts.items()}
         inserted = insert_new(session, inbound, list(rows.values()), "wamid")
-        stopped = _record_contacts(session, [m for messages in ours for m in messages if m.wamid in inserted], now)
-        results, logged, counted = [], [], set()
-        for (body, delivery), messages in zip(batch, ours):
-            fresh: list[str] = []
-            senders: list[str] = []
-            new = 0
-            for message in messages:
-                if message.wamid not in inserted or message.wamid in counted:
-                    continue
-                counted.add(message.wamid)
-                new += 1
-                if rows[message.wamid]["state"] == "pending":
-                    fresh.append(message.wamid)
-                    if message.wa_id not in senders:
-                        senders.append(message.wa_id)
-            statuses_ours = [s for s in delivery.statuses if s.phone_number_id == phone_number_id and s.wamid]
-            templates = sum(apply_status(session, status, now, reengage) for status in statuses_ours)
+        stopped = _record_contacts(session, [firsts[wamid] for wamid in rows if wamid in inserted], now)
+        apply_statuses(session, list(chain.from_iterable(updates)), now)
+        results = []
+        for (body, delivery), mine, its_updates in zip(batch, messages, updates):
             for preference in delivery.preferences:
                 if preference.phone_number_id == phone_number_id:
                     apply_preference(session, preference, now)
-            logged.append({"received_at": now, "body": body, "signature_ok": True, "messages": new,
-                           "statuses": len(statuses_ours)})
+            new = [m for m in mine if m.wamid in inserted and firsts[m.wamid] is m]
+            senders = tuple(dict.fromkeys(m.wa_id for m in new if rows[m.wamid]["state"] == "pending"))
             results.append(SavedDelivery(
-                new, len(messages) - new, len(statuses_ours), len(delivery.messages) - len(messages), tuple(fresh),
-                frozenset(w for w in senders if w in stopped), templates, tuple(senders)))
-        session.execute(_LOG_WEBHOOK, logged)
+                len(new), len(mine) - len(new), len(its_updates), len(delivery.messages) - len(mine),
+                tuple(m.wamid for m in new if rows[m.wamid]["state"] == "pending"),
+                frozenset(stopped.intersection(senders)),
+                sum(window_closed(session, update, now, reengage) for update in its_updates), senders))
+        session.execute(_LOG_WEBHOOK, [{"received_at": now, "body": body, "signature_ok": True,
+                                        "messages": saved.new_messages, "statuses": saved.statuses}
+                                       for (body, _delivery), saved in zip(batch, results)])
         return results
 
 
@@ -227,28 +223,35 @@ _MOVE_FORWARD = (update(outbox).where(_o.graph_wamid == bindparam("wamid"), _o.s
                          last_error_code=func.coalesce(bindparam("code", type_=Integer), _o.last_error_code)))
 
 
-def apply_status(session: Session, status: StatusUpdate, now: datetime,
-                 reengage: Optional[Reengage] = None) -> int:
-    """Log a status once per (wamid, status) and move its outbox row forward, never back.
+def apply_statuses(session: Session, updates: Sequence[StatusUpdate], now: datetime) -> None:
+    """Log each status once per (wamid, status) and move its outbox row forward, never back.
 
-    Return 1 if a failure with 131047 queued the re-engagement template, else 0.
+    The batch's statuses (Meta sends sent, delivered and read for every reply, each on its own
+    webhook) cost one executemany per step, not statements per status. 131047 failures: `window_closed`.
     """
-    insert_ignore(session, statuses, {
+    if not updates:
+        return
+    insert_ignore_many(session, statuses, [{
         "wamid": status.wamid, "status": status.status, "recipient_id": status.recipient_id,
         "timestamp": status.timestamp, "error_codes": list(status.error_codes), "received_at": now,
-    }, ["wamid", "status"])
-    row_id = _callback_row(status.callback_data)
-    if row_id is not None:
-        # Meta accepted a send whose answer we never stored (crash, timeout): adopt it, never resend.
-        session.execute(_ADOPT_SEND, {"row": row_id, "wamid": status.wamid, "now": now})
-    rank = status_rank(status.status)
-    if rank:
-        session.execute(_MOVE_FORWARD, {"wamid": status.wamid, "rank": rank, "new_rank": rank,
-                                        "status": status.status,
-                                        "code": status.error_codes[0] if status.error_codes else None})
-    if status.status == "failed" and WINDOW_CLOSED in status.error_codes:
-        return _window_closed(session, status.wamid, now, reengage)
-    return 0
+    } for status in updates], ["wamid", "status"])
+    # Meta accepted a send whose answer we never stored (crash, timeout): adopt it, never resend.
+    adopted = [{"row": row_id, "wamid": status.wamid, "now": now} for status in updates
+               if (row_id := _callback_row(status.callback_data)) is not None]
+    if adopted:
+        session.execute(_ADOPT_SEND, adopted)
+    moved = [{"wamid": status.wamid, "rank": rank, "new_rank": rank, "status": status.status,
+              "code": status.error_codes[0] if status.error_codes else None}
+             for status in updates if (rank := status_rank(status.status))]
+    if moved:
+        session.execute(_MOVE_FORWARD, moved)
+
+
+def window_closed(session: Session, update: StatusUpdate, now: datetime, reengage: Optional[Reengage]) -> int:
+    """Return 1 if this status is a send failed with 131047 that queued the re-engagement template, else 0."""
+    if update.status != "failed" or WINDOW_CLOSED not in update.error_codes:
+        return 0
+    return _window_closed(session, update.wamid, now, reengage)
 
 
 def _window_closed(session: Session, graph_wamid: str, now: datetime, reengage: Optional[Reengage]) -> int:

@@ -11,7 +11,7 @@ from database.clock import utcnow
 from database.session import sessions
 from connectors.whatsapp import outbox, store
 from connectors.whatsapp.outbox import OutboxItem
-from connectors.whatsapp.tables import contacts, inbound, webhooks
+from connectors.whatsapp.tables import contacts, inbound, statuses, webhooks
 from connectors.whatsapp.tables import outbox as outbox_table
 from connectors.whatsapp.updates import parse_delivery
 from tests.connectors.whatsapp_support import database, delivery, message, status, text  # noqa: F401
@@ -207,6 +207,27 @@ def test_a_status_naming_an_unconfirmed_row_marks_it_sent(database):
     with sessions()() as session:
         stored = session.execute(select(outbox_table)).one()
     assert (stored.state, stored.graph_wamid, stored.delivery_status) == ("sent", "wamid.OUT9", "sent")
+
+
+def test_statuses_saved_in_one_batch_end_as_saved_one_by_one(database):
+    """Statuses spread over the deliveries of one batch, out of order and repeated: each (wamid, status)
+    is logged once, a row ends at its furthest status, and an unconfirmed send is adopted."""
+    outbox.enqueue([reply(ASHA, "w1", 0), reply(BHARAT, "w2", 0)])
+    [first] = outbox.claim_due_outbox(ASHA, "a", TTL)
+    [second] = outbox.claim_due_outbox(BHARAT, "dead", TTL)
+    outbox.mark_sent_many([(first.id, "wamid.OUT1")], "a")
+    bodies = [delivery(statuses=(status("wamid.OUT1", "read", ASHA),)),
+              delivery(statuses=(status("wamid.OUT1", "sent", ASHA), status("wamid.OUT1", "read", ASHA))),
+              delivery(statuses=(status("wamid.OUT2", "sent", BHARAT, callback=f"outbox:{second.id}"),)),
+              delivery(statuses=(status("wamid.OUT2", "delivered", BHARAT),))]
+    results = store.save_deliveries([(json.dumps(b).encode(), parse_delivery(b)) for b in bodies], OURS)
+    assert [r.statuses for r in results] == [1, 2, 1, 1]
+    assert count(statuses) == 4
+    with sessions()() as session:
+        rows = {row.id: row for row in session.execute(select(outbox_table))}
+    assert (rows[first.id].delivery_status, rows[first.id].status_rank) == ("read", 3)
+    assert (rows[second.id].state, rows[second.id].graph_wamid, rows[second.id].delivery_status) == (
+        "sent", "wamid.OUT2", "delivered")
 
 
 def opted_out_since(wa_id: str):
