@@ -144,8 +144,8 @@ def insert_new(session: Session, table: Table, rows: Sequence[Mapping[str, Any]]
     """Insert the rows whose unique key is not in table yet; return the keys inserted. rows have distinct keys.
 
     A batch costs one or two statements, not one per row: every statement gives up the GIL and
-    waits to take it back from a busy turn (on PostgreSQL after a round trip), so a batch of 64
-    deliveries saved row by row waited 192 times. PostgreSQL names the new rows with RETURNING.
+    waits to take it back from a busy turn (on PostgreSQL for a round trip each), and a batch of 64
+    deliveries saved row by row gave it up 192 times. PostgreSQL names the new rows with RETURNING.
     SQLite (no RETURNING in SQLAlchemy 1.4) looks the keys up first: its write transaction holds
     the database's lock from BEGIN, so nothing is inserted between the look-up and the insert, which
     runs as one executemany of a statement compiled once (a multi-row VALUES is compiled per call).

@@ -8,9 +8,9 @@ processes can share the database.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
 from functools import lru_cache
 from itertools import chain
-from datetime import datetime, timedelta, timezone
 from typing import Any, Callable, Iterable, Optional, Sequence
 
 from sqlalchemy import Integer, String, and_, bindparam, case, func, insert, or_, select, update
@@ -112,7 +112,7 @@ def save_deliveries(batch: Sequence[tuple[bytes, Delivery]], phone_number_id: st
                 len(new), len(mine) - len(new), len(its_updates), len(delivery.messages) - len(mine),
                 tuple(m.wamid for m in new if rows[m.wamid]["state"] == "pending"),
                 frozenset(stopped.intersection(senders)),
-                sum(window_closed(session, update, now, reengage) for update in its_updates), senders))
+                sum(window_closed(session, status, now, reengage) for status in its_updates), senders))
         session.execute(_LOG_WEBHOOK, [{"received_at": now, "body": body, "signature_ok": True,
                                         "messages": saved.new_messages, "statuses": saved.statuses}
                                        for (body, _delivery), saved in zip(batch, results)])
@@ -247,11 +247,11 @@ def apply_statuses(session: Session, updates: Sequence[StatusUpdate], now: datet
         session.execute(_MOVE_FORWARD, moved)
 
 
-def window_closed(session: Session, update: StatusUpdate, now: datetime, reengage: Optional[Reengage]) -> int:
+def window_closed(session: Session, status: StatusUpdate, now: datetime, reengage: Optional[Reengage]) -> int:
     """Return 1 if this status is a send failed with 131047 that queued the re-engagement template, else 0."""
-    if update.status != "failed" or WINDOW_CLOSED not in update.error_codes:
+    if status.status != "failed" or WINDOW_CLOSED not in status.error_codes:
         return 0
-    return _window_closed(session, update.wamid, now, reengage)
+    return _window_closed(session, status.wamid, now, reengage)
 
 
 def _window_closed(session: Session, graph_wamid: str, now: datetime, reengage: Optional[Reengage]) -> int:
