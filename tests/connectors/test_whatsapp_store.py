@@ -54,6 +54,21 @@ def test_fifty_concurrent_copies_store_one_message(database):
     assert count(inbound, inbound.c.state == "pending") == 1
 
 
+def test_concurrent_batches_that_overlap_store_each_message_once(database):
+    """Batches of several deliveries saved at once from ten threads, sharing messages, report each
+    message as new exactly once (the batch's look-up and insert cannot interleave with another's)."""
+    pairs = [text(f"9198000001{n:02d}", f"hi {n}") for n in range(12)]
+    bodies = [delivery(*pairs[n:n + 4]) for n in range(0, 12, 2)]  # each message in one or two of them
+    parsed = [(json.dumps(b).encode(), parse_delivery(b)) for b in bodies]
+    with ThreadPoolExecutor(max_workers=10) as pool:
+        results = list(pool.map(lambda n: store.save_deliveries([parsed[n % 6], parsed[(n + 3) % 6]], OURS),
+                                range(30)))
+    saved = [delivery for batch in results for delivery in batch]
+    assert sum(d.new_messages for d in saved) == 12
+    assert sorted(w for d in saved for w in d.fresh) == sorted(m["id"] for _, m in pairs)
+    assert count(inbound) == 12 and count(webhooks) == 60
+
+
 def test_messages_for_another_number_and_stale_messages_are_not_answered(database):
     """Another business number's message is skipped; a two-day-old one is stored as expired."""
     save(delivery(text(ASHA, "hi"), phone_number_id="999"))
