@@ -54,7 +54,7 @@ sys.path.insert(0, str(ROOT))
 
 import aiohttp  # noqa: E402
 
-from benchmarks.whatsapp import (PHONE_NUMBER_ID, REPLIES_PER_TURN, WABA_ID, Bench,  # noqa: E402
+from benchmarks.whatsapp import (PHONE_NUMBER_ID, REPLIES_PER_TURN, TOKEN_VAR, WABA_ID, Bench,  # noqa: E402
                                  cpu_busy_share, delivery_bytes, offer, pct, senders, serve_graph,
                                  steady_rate)
 from tests.harness import free_port, wait_http  # noqa: E402
@@ -63,7 +63,6 @@ LOGS = ROOT / "var" / "cluster"
 SERVICES = ROOT / "scripts" / "services.sh"
 SERVICES_DIR = ROOT / "var" / "bench-services"
 RUN_CLUSTER = ROOT / "scripts" / "run_cluster.sh"
-TOKEN_VAR = "BENCH_GRAPH_TOKEN"  # the stand-in's token travels in the environment, not in argv
 
 
 @dataclass(frozen=True)
