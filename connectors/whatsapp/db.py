@@ -21,6 +21,7 @@ for asyncio.to_thread.
 """
 from __future__ import annotations
 
+import hashlib
 import threading
 from contextlib import contextmanager
 from functools import lru_cache
@@ -154,6 +155,7 @@ def insert_new(session: Session, table: Table, rows: Sequence[Mapping[str, Any]]
         return {row[key] for row in rows if insert_ignore(session, table, row, [key])}
     dialect = session.get_bind().dialect.name
     if dialect == "postgresql":
+        lock_keys(session, [row[key] for row in rows])
         columns = tuple(rows[0])
         params = {f"{column}_{n}": row[column] for n, row in enumerate(rows) for column in columns}
         return set(session.scalars(_insert_returning(table, columns, len(rows), key), params))
@@ -163,6 +165,22 @@ def insert_new(session: Session, table: Table, rows: Sequence[Mapping[str, Any]]
     fresh = [row for row in rows if row[key] not in known]
     insert_ignore_many(session, table, fresh, [key])
     return {row[key] for row in fresh}
+
+
+def lock_keys(session: Session, keys: Sequence[str]) -> None:
+    """On PostgreSQL, take a transaction-scoped advisory lock on each key, in one order for everyone.
+
+    Two batches inserting the same keys in different orders would each wait for the other's
+    uncommitted row (a deadlock PostgreSQL breaks after a second by failing one); rows keep their
+    batch's order (ids break timestamp ties when a sender's messages are claimed), so the keys are
+    locked first, in the order of their hashes.
+    """
+    hashed = sorted({int.from_bytes(hashlib.blake2b(k.encode(), digest_size=8).digest(), "big", signed=True)
+                     for k in keys})
+    session.execute(_LOCK_KEYS, {"keys": hashed})
+
+
+_LOCK_KEYS = text("SELECT pg_advisory_xact_lock(k) FROM unnest(CAST(:keys AS bigint[])) AS k")
 
 
 def insert_ignore_many(session: Session, table: Table, rows: Sequence[Mapping[str, Any]], keys: Sequence[str]) -> None:

@@ -147,7 +147,7 @@ def _record_contacts(session: Session, messages: Sequence[InboundMessage], now: 
         row["profile_name"] = message.profile_name or row["profile_name"]
     if not latest:
         return set()
-    rows = list(latest.values())
+    rows = sorted(latest.values(), key=lambda row: row["wa_id"])  # one lock order for every batch
     if session.get_bind().dialect.name == "postgresql":
         params = {f"{column}_{n}": row[column] for n, row in enumerate(rows) for column in _CONTACT_COLUMNS}
         return {wa_id for wa_id, opted_out in session.execute(_pg_record_contacts(len(rows)), params) if opted_out}
@@ -231,6 +231,8 @@ def apply_statuses(session: Session, updates: Sequence[StatusUpdate], now: datet
     """
     if not updates:
         return
+    # One lock order for every batch (see db.lock_keys); a row only moves forward, so order is free.
+    updates = sorted(updates, key=lambda status: (status.wamid, status.status))
     insert_ignore_many(session, statuses, [{
         "wamid": status.wamid, "status": status.status, "recipient_id": status.recipient_id,
         "timestamp": status.timestamp, "error_codes": list(status.error_codes), "received_at": now,
