@@ -85,8 +85,9 @@ def save_deliveries(batch: Sequence[tuple[bytes, Delivery]], phone_number_id: st
                     now: Optional[datetime] = None, reengage: Optional[Reengage] = None) -> list[SavedDelivery]:
     """Store several deliveries as save_delivery does, in one transaction (one flush to disk).
 
-    Each step (messages, contacts, statuses, the raw log) costs the same few statements for the
-    whole batch: every statement gives up the GIL and waits to take it back from a busy turn.
+    Each step (messages, contacts, statuses, the raw log) is one statement or one executemany for
+    the whole batch, not statements per delivery: every statement gives up the GIL and waits to take
+    it back from a busy turn. (On PostgreSQL an executemany of updates is still a round trip per row.)
     """
     now = now or utcnow()
     messages = [[m for m in delivery.messages if m.phone_number_id == phone_number_id and m.wamid and m.wa_id]
@@ -227,7 +228,8 @@ def apply_statuses(session: Session, updates: Sequence[StatusUpdate], now: datet
     """Log each status once per (wamid, status) and move its outbox row forward, never back.
 
     The batch's statuses (Meta sends sent, delivered and read for every reply, each on its own
-    webhook) cost one executemany per step, not statements per status. 131047 failures: `window_closed`.
+    webhook) cost one executemany per step (log, adopt, move forward); on PostgreSQL the log is one
+    round trip and each update still one per status. 131047 failures: `window_closed`.
     """
     if not updates:
         return
