@@ -49,6 +49,11 @@ def run_migrations_online() -> None:
         )
         with context.begin_transaction():
             context.run_migrations()
+        if connection.dialect.name == "sqlite":
+            # WAL belongs to the file: set it once here. Left to the app, the first connections switch
+            # a fresh file at run time, which waits for every other connection's lock (up to the 5 s
+            # busy timeout, then "database is locked").
+            connection.exec_driver_sql("PRAGMA journal_mode=WAL")
     connectable.dispose()
 
 

@@ -1,6 +1,7 @@
 """Migration 0010 drops the unwritten whatsapp_leases table; its downgrade brings the table back."""
 from __future__ import annotations
 
+import sqlite3
 from pathlib import Path
 
 from alembic import command
@@ -51,3 +52,13 @@ def check_leases_dropped_and_restored(url: str) -> None:
 def test_the_unwritten_leases_table_is_dropped_and_a_downgrade_restores_it(database):  # noqa: F811
     """On SQLite, 0010 drops whatsapp_leases and its downgrade recreates it."""
     check_leases_dropped_and_restored(database)
+
+
+def test_a_freshly_migrated_sqlite_file_is_already_in_wal_mode(database):  # noqa: F811
+    """The app never has to switch a new file to WAL while its own connections hold locks (a switch that
+    waits for them, up to the busy timeout, and then fails the webhook's save with "database is locked")."""
+    connection = sqlite3.connect(database.removeprefix("sqlite:///"))
+    try:
+        assert connection.execute("PRAGMA journal_mode").fetchone() == ("wal",)
+    finally:
+        connection.close()
