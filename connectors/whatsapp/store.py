@@ -395,11 +395,15 @@ def extend_leases(owner: str, inbound_ids: Iterable[int], outbox_ids: Iterable[i
 def _callback_row(data: str) -> Optional[int]:
     """Return the outbox id named by biz_opaque_callback_data, or None."""
     rest = data[len(CALLBACK_PREFIX):] if data.startswith(CALLBACK_PREFIX) else ""
-    return int(rest) if rest.isdigit() else None
+    # isascii: str.isdigit also accepts "²"; 18 digits: ids are 64-bit
+    return int(rest) if rest.isascii() and rest.isdigit() and len(rest) <= 18 else None
 
 
 def _from_unix(seconds: int) -> Optional[datetime]:
     """Return Meta's Unix timestamp as naive UTC; 0 (missing) gives None."""
     if seconds <= 0:
         return None
-    return datetime.fromtimestamp(seconds, timezone.utc).replace(tzinfo=None)
+    try:
+        return datetime.fromtimestamp(seconds, timezone.utc).replace(tzinfo=None)
+    except (OverflowError, OSError, ValueError):  # past year 9999: not a real time, treated as missing
+        return None

@@ -7,6 +7,7 @@ kind "unsupported", a non-dict item is counted in `Delivery.skipped`.
 """
 from __future__ import annotations
 
+import math
 from copy import deepcopy
 from dataclasses import asdict, dataclass, field
 from typing import Any, Callable, Mapping
@@ -19,6 +20,13 @@ KINDS = frozenset(
     {"text", "button_reply", "list_reply", "template_button", "unsupported"} | MEDIA_KINDS | _PLAIN_KINDS
 )
 STATUSES = frozenset({"sent", "delivered", "read", "played", "failed"})
+# Bounds of what the store keeps (its column widths and 64-bit integers): a value beyond them is
+# not Meta's, and storing it would fail the whole delivery.
+ID_MAX = 160  # phone numbers, BSUIDs, phone number ids
+WAMID_MAX = 255
+NAME_MAX = 255
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
+INT32_MIN, INT32_MAX = -(2**31), 2**31 - 1
 
 # Statuses only move forward: a stored status changes only when the new rank is higher.
 # sent < delivered < read < played (first play of a voice note); failed is terminal and
@@ -147,7 +155,7 @@ def parse_delivery(body: Any) -> Delivery:
         if value is None:
             skipped += 1
             continue
-        number = _str(_dict(value.get("metadata")).get("phone_number_id"))
+        number = _id(_dict(value.get("metadata")).get("phone_number_id"))
         names = _profile_names(value.get("contacts"))
         sole = _sole_contact(value.get("contacts"))
         builders: dict[str, tuple[list[Any], Callable[[dict[str, Any]], Any]]] = {
@@ -193,16 +201,16 @@ def _message(msg: dict[str, Any], number: str, names: Mapping[str, str],
     """
     raw_type = _str(msg.get("type"))
     if msg.get("from") or msg.get("from_user_id"):
-        user_id = _str(msg.get("from_user_id")) or None
-        wa_id = _str(msg.get("from")) or user_id or ""
+        user_id = _id(msg.get("from_user_id")) or None
+        wa_id = _id(msg.get("from")) or user_id or ""
     else:
         wa_id, user_id = sole[0], sole[1] or None
     kind, text, media, details = _content(raw_type, msg.get(raw_type) if raw_type else None)
     if msg.get("errors"):
-        codes = [_int(e.get("code")) for e in _list(msg["errors"]) if isinstance(e, dict)]
+        codes = [_code(e.get("code")) for e in _list(msg["errors"]) if isinstance(e, dict)]
         details = {**details, "error_codes": codes}
     return InboundMessage(
-        wamid=_str(msg.get("id")),
+        wamid=_id(msg.get("id"), WAMID_MAX),
         wa_id=wa_id,
         phone_number_id=number,
         profile_name=names.get(wa_id) or (names.get(user_id) if user_id else None),
@@ -236,7 +244,7 @@ def _content(raw_type: str, raw: Any) -> tuple[str, str, MediaRef | None, dict[s
         return "template_button", payload, None, {"title": _str(obj.get("text"))}
     if raw_type in MEDIA_KINDS and obj.get("id"):
         media = MediaRef(
-            media_id=_str(obj["id"]),
+            media_id=_id(obj["id"], WAMID_MAX),
             mime_type=_str(obj.get("mime_type")),
             sha256=_str(obj.get("sha256")),
             url=_str(obj.get("url")) or None,
@@ -254,12 +262,12 @@ def _content(raw_type: str, raw: Any) -> tuple[str, str, MediaRef | None, dict[s
 def _plain_details(kind: str, obj: Any) -> dict[str, Any]:
     """Return the few fields of a location, contacts, reaction, order or system message."""
     if kind == "location":
-        return {k: obj.get(k) for k in ("latitude", "longitude", "name", "address") if k in obj}
+        return _typed(obj, {"latitude": _float, "longitude": _float, "name": _str, "address": _str}, present=True)
     if kind == "reaction":  # no emoji means the user removed the reaction
         return {"message_id": _str(obj.get("message_id")), "emoji": _str(obj.get("emoji"))}
     if kind == "order":
         items = [
-            {k: i.get(k) for k in ("product_retailer_id", "quantity", "item_price", "currency")}
+            _typed(i, {"product_retailer_id": _str, "quantity": _int, "item_price": _float, "currency": _str})
             for i in _list(obj.get("product_items"))
             if isinstance(i, dict)
         ]
@@ -274,12 +282,12 @@ def _status(item: dict[str, Any], number: str) -> StatusUpdate:
     """Build one StatusUpdate; an unexpected status value becomes "unknown"."""
     status = _str(item.get("status")).lower()
     return StatusUpdate(
-        wamid=_str(item.get("id")),
+        wamid=_id(item.get("id"), WAMID_MAX),
         status=status if status in STATUSES else "unknown",
-        recipient_id=_str(item.get("recipient_id") or item.get("recipient_user_id")),
+        recipient_id=_id(item.get("recipient_id") or item.get("recipient_user_id")),
         timestamp=_int(item.get("timestamp")),
         phone_number_id=number,
-        error_codes=tuple(_int(e.get("code")) for e in _list(item.get("errors")) if isinstance(e, dict)),
+        error_codes=tuple(_code(e.get("code")) for e in _list(item.get("errors")) if isinstance(e, dict)),
         callback_data=_str(item.get("biz_opaque_callback_data")),
     )
 
@@ -287,7 +295,7 @@ def _status(item: dict[str, Any], number: str) -> StatusUpdate:
 def _preference(item: dict[str, Any], number: str) -> PreferenceUpdate:
     """Build one PreferenceUpdate from `value.user_preferences[]`."""
     return PreferenceUpdate(
-        wa_id=_str(item.get("wa_id") or item.get("user_id")),
+        wa_id=_id(item.get("wa_id") or item.get("user_id")),
         value=_str(item.get("value")),
         category=_str(item.get("category")),
         timestamp=_int(item.get("timestamp")),
@@ -298,7 +306,14 @@ def _preference(item: dict[str, Any], number: str) -> PreferenceUpdate:
 def _webhook_error(item: dict[str, Any], number: str) -> WebhookError:
     """Build one WebhookError from `value.errors[]`; branch on its code, never its text."""
     details = _str(_dict(item.get("error_data")).get("details")) or _str(item.get("message"))
-    return WebhookError(_int(item.get("code")), _str(item.get("title")), details, number)
+    return WebhookError(_code(item.get("code")), _str(item.get("title")), details, number)
+
+
+def _typed(obj: dict[str, Any], fields: Mapping[str, Callable[[Any], Any]], present: bool = False) -> dict[str, Any]:
+    """Return obj's fields, each through its converter (a missing or null one stays None; present:
+    only the fields obj has). Hostile JSON (NaN, huge numbers, nested objects) never reaches the store."""
+    return {k: None if obj.get(k) is None else convert(obj[k])
+            for k, convert in fields.items() if not present or k in obj}
 
 
 def _profile_names(contacts: Any) -> dict[str, str]:
@@ -307,10 +322,10 @@ def _profile_names(contacts: Any) -> dict[str, str]:
     for contact in _list(contacts):
         if not isinstance(contact, dict):
             continue
-        name = _str(_dict(contact.get("profile")).get("name"))
+        name = _str(_dict(contact.get("profile")).get("name"))[:NAME_MAX]
         for key in ("wa_id", "user_id"):
             if contact.get(key) and name:
-                names[_str(contact[key])] = name
+                names[_id(contact[key])] = name
     return names
 
 
@@ -319,8 +334,8 @@ def _sole_contact(contacts: Any) -> tuple[str, str]:
     people = [c for c in _list(contacts) if isinstance(c, dict)]
     if len(people) != 1:
         return "", ""
-    user_id = _str(people[0].get("user_id"))
-    return _str(people[0].get("wa_id")) or user_id, user_id
+    user_id = _id(people[0].get("user_id"))
+    return _id(people[0].get("wa_id")) or user_id, user_id
 
 
 def _context(raw: Any) -> ContextRef | None:
@@ -342,13 +357,49 @@ def _list(value: Any) -> list[Any]:
 
 
 def _str(value: Any) -> str:
-    """Return value as a string; None becomes ""."""
-    return "" if value is None else str(value)
+    """Return value as a string a database can store; None becomes "".
+
+    NUL is dropped and a lone surrogate (valid in JSON's \\u escapes, not in UTF-8) becomes "?":
+    PostgreSQL refuses the one and every driver the other, and a refused delivery is resent for days.
+    """
+    text = "" if value is None else value if isinstance(value, str) else str(value)
+    if "\x00" in text:
+        text = text.replace("\x00", "")
+    if not text.isascii():
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError:
+            text = text.encode("utf-8", "replace").decode("utf-8")
+    return text
+
+
+def _id(value: Any, limit: int = ID_MAX) -> str:
+    """Return an id (wamid, wa_id, media id) as a string, or "" if it is longer than any of Meta's."""
+    text = _str(value)
+    return text if len(text) <= limit else ""
 
 
 def _int(value: Any) -> int:
-    """Return value as an int (Meta sends timestamps as strings); junk becomes 0."""
+    """Return value as a 64-bit int (Meta sends timestamps as strings); junk or out of range becomes 0."""
     try:
-        return int(value)
-    except (TypeError, ValueError):
+        number = int(value)
+    except (TypeError, ValueError, OverflowError):  # OverflowError: int(float("inf"))
         return 0
+    return number if INT64_MIN <= number <= INT64_MAX else 0
+
+
+def _code(value: Any) -> int:
+    """Return an error code as a 32-bit int (the store's column); junk or out of range becomes 0."""
+    number = _int(value)
+    return number if INT32_MIN <= number <= INT32_MAX else 0
+
+
+def _float(value: Any) -> float | None:
+    """Return value as a finite float (a coordinate, a price), else None."""
+    if isinstance(value, bool):
+        return None
+    try:
+        number = float(value)
+    except (TypeError, ValueError, OverflowError):
+        return None
+    return number if math.isfinite(number) else None

@@ -2,9 +2,12 @@
 from __future__ import annotations
 
 import json
+import os
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from sqlalchemy import func, select
 
 from database.clock import utcnow
@@ -317,3 +320,51 @@ def test_a_turn_with_the_senders_next_message_waiting_says_so(database):
     assert store.finish_turn(first, "a", "done").more
     second = store.claim_next_inbound(ASHA, "a", TTL)
     assert second.text == "second" and not store.finish_turn(second, "a", "done").more
+
+
+# ---- hostile field values -------------------------------------------------------------------------
+# Meta-shaped deliveries for our number whose every field may hold what a hostile or broken sender
+# puts there. Each is stored (its raw body logged) without an error: a refused delivery is answered
+# 503 and Meta sends it again for days.
+_ANY_TEXT = st.text(st.characters(exclude_categories=()), max_size=20)  # NUL and lone surrogates too
+_LEAF = st.one_of(st.none(), st.booleans(), st.integers(min_value=-(2**70), max_value=2**70),
+                  st.floats(), _ANY_TEXT, st.just("x" * 300), st.just("9" * 40))
+_JUNK = st.recursive(_LEAF, lambda inner: st.one_of(st.lists(inner, max_size=3),
+                                                    st.dictionaries(st.text(max_size=6), inner, max_size=3)),
+                     max_leaves=8)
+_CONTENT = st.fixed_dictionaries({}, optional={
+    "body": _JUNK, "id": _JUNK, "caption": _JUNK, "latitude": _JUNK, "longitude": _JUNK, "name": _JUNK,
+    "type": st.sampled_from(["button_reply", "list_reply"]), "button_reply": _JUNK, "emoji": _JUNK,
+    "product_items": st.lists(st.dictionaries(st.sampled_from(["quantity", "item_price", "currency"]), _JUNK))})
+_MESSAGE = st.builds(
+    lambda n, sender, stamp, kind, content, codes: {"from": sender, "id": f"wamid.h{n}", "timestamp": stamp,
+                                                    "type": kind, kind: content, "errors": [{"code": codes}]},
+    st.integers(0, 10**6), st.one_of(st.just(ASHA), _JUNK), _JUNK,
+    st.sampled_from(["text", "image", "interactive", "location", "order", "reaction"]), _CONTENT, _JUNK)
+_STATUS = st.fixed_dictionaries({"id": st.one_of(st.just("wamid.out1"), _JUNK)}, optional={
+    "status": st.sampled_from(["sent", "delivered", "read", "failed"]), "timestamp": _JUNK,
+    "recipient_id": _JUNK, "errors": st.lists(st.fixed_dictionaries({"code": _JUNK}), max_size=2),
+    "biz_opaque_callback_data": st.one_of(_JUNK, _ANY_TEXT.map(lambda tail: "outbox:" + tail))})
+_HOSTILE = st.builds(
+    lambda people, messages, updates: {"object": "whatsapp_business_account", "entry": [{"changes": [{
+        "field": "messages", "value": {"metadata": {"phone_number_id": OURS}, "contacts": people,
+                                       "messages": messages, "statuses": updates}}]}]},
+    st.lists(st.fixed_dictionaries({"wa_id": st.one_of(st.just(ASHA), _JUNK),
+                                    "profile": st.fixed_dictionaries({"name": _JUNK})}), max_size=2),
+    st.lists(_MESSAGE, max_size=3), st.lists(_STATUS, max_size=3))
+
+
+def test_deliveries_with_hostile_field_values_are_stored_without_an_error(database):
+    """Huge and infinite numbers, NUL, lone surrogates, over-long ids, objects where text belongs:
+    each delivery is stored (its raw body logged once), on SQLite and on PostgreSQL."""
+    outbox.enqueue([reply(ASHA, "wamid.in", 0)])  # a row a forged callback_data may name
+
+    @settings(max_examples=int(os.environ.get("HOSTILE_CASES", "300")), deadline=None, database=None, suppress_health_check=list(HealthCheck))
+    @given(body=_HOSTILE)
+    def stored_whole(body: dict) -> None:
+        raw = json.dumps(body).encode()  # allow_nan: Meta's JSON never holds NaN, a forger's may
+        before = count(webhooks)
+        store.save_delivery(raw, parse_delivery(json.loads(raw)), OURS)
+        assert count(webhooks) == before + 1
+
+    stored_whole()
