@@ -4,7 +4,8 @@ SQLAlchemy 1.4 gives a SQLite file `NullPool`, so Rasa's store opened a new conn
 the schema again) for every retrieve and save, and its rollback journal flushed the disk two or
 three times per commit. Here the same store keeps a pool of connections in WAL mode (one flush per
 commit, the same durability). The pool alone saved about 1.6 ms of CPU per retrieve-and-save on
-this machine; WAL's share was not measured apart. Other databases (PostgreSQL in production) keep Rasa's engine, which pools already.
+this machine; WAL's share was not measured apart. Other databases (PostgreSQL in production) keep
+Rasa's engine, which pools already.
 Use it in endpoints.yml as `type: connectors.tracker_store.PooledSQLTrackerStore` with the
 usual `dialect`/`db` keys.
 """

@@ -4,9 +4,9 @@ The action server opens a handoff (database/handoffs.py) when a customer asks fo
 then on the WhatsApp worker's claim of a message reads whether a person has the chat (an open
 handoff): while one does, the message is stored and listed for staff, and the bot stays silent.
 Staff reply through the outbox (kind "staff"); a release by staff or after HANDOFF_IDLE_MINUTES
-without a message either way closes the handoff and queues RELEASE_NOTE in one transaction. Every instance runs the idle hand-back; the
-closing UPDATE is conditional, so only one of them releases a handoff and sends the note. Sync
-functions are for asyncio.to_thread.
+without a message either way closes the handoff and queues RELEASE_NOTE in one transaction.
+Every instance runs the idle hand-back; the closing UPDATE is conditional, so only one of them
+releases a handoff and sends the note. Sync functions are for asyncio.to_thread.
 """
 from __future__ import annotations
 

@@ -2,7 +2,8 @@
 
 The webhook verifies, stores, acknowledges and marks the message read; the ingress writer hands
 the new messages' senders to worker.py, where Rasa runs (on a thread of its own, so a busy
-assistant never slows the acknowledgement), and replies go out through the outbox in sender.py. Served by `rasa run` at /webhooks/whatsapp/webhook.
+assistant never slows the acknowledgement), and replies go out through the outbox in sender.py.
+Served by `rasa run` at /webhooks/whatsapp/webhook.
 """
 from __future__ import annotations
 

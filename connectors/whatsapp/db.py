@@ -157,8 +157,7 @@ def insert_new(session: Session, table: Table, rows: Sequence[Mapping[str, Any]]
     if dialect == "postgresql":
         lock_keys(session, [row[key] for row in rows])
         columns = tuple(rows[0])
-        params = {f"{column}_{n}": row[column] for n, row in enumerate(rows) for column in columns}
-        return set(session.scalars(_insert_returning(table, columns, len(rows), key), params))
+        return set(session.scalars(_insert_returning(table, columns, len(rows), key), params_of(rows, columns)))
     if dialect != "sqlite":
         return {row[key] for row in rows if insert_ignore(session, table, row, [key])}
     known = set(session.scalars(_known_keys(table, key), {"keys": [row[key] for row in rows]}))
@@ -200,6 +199,11 @@ def values_of(table: Table, columns: Sequence[str], count: int) -> list[dict[str
     (typed: SQLAlchemy gives the column's type only to the first row's)."""
     return [{column: bindparam(f"{column}_{n}", type_=table.c[column].type) for column in columns}
             for n in range(count)]
+
+
+def params_of(rows: Sequence[Mapping[str, Any]], columns: Sequence[str]) -> dict[str, Any]:
+    """Return the values of rows for a statement built with values_of (column_n for row n)."""
+    return {f"{column}_{n}": row[column] for n, row in enumerate(rows) for column in columns}
 
 
 @lru_cache(maxsize=256)

@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 from database.clock import utcnow
 from database.models import Handoff
 from connectors.whatsapp.db import (channel_sessions, insert_ignore, insert_ignore_many, insert_new, lock_also,
-                                   values_of, writing)
+                                   params_of, values_of, writing)
 from connectors.whatsapp.outbox import (CLAIM_BATCH, TEMPLATE_KIND, TEMPLATE_SEQ, OutboxItem, OutboxView,
                                         claim_due_rows, queue_rows)
 from connectors.whatsapp.tables import contacts, inbound, outbox, statuses, webhooks
@@ -108,10 +108,11 @@ def save_deliveries(batch: Sequence[tuple[bytes, Delivery]], phone_number_id: st
                 if preference.phone_number_id == phone_number_id:
                     apply_preference(session, preference, now)
             new = [m for m in mine if m.wamid in inserted and firsts[m.wamid] is m]
-            senders = tuple(dict.fromkeys(m.wa_id for m in new if rows[m.wamid]["state"] == "pending"))
+            pending = [m for m in new if rows[m.wamid]["state"] == "pending"]  # not expired
+            senders = tuple(dict.fromkeys(m.wa_id for m in pending))
             results.append(SavedDelivery(
                 len(new), len(mine) - len(new), len(its_updates), len(delivery.messages) - len(mine),
-                tuple(m.wamid for m in new if rows[m.wamid]["state"] == "pending"),
+                tuple(m.wamid for m in pending),
                 frozenset(stopped.intersection(senders)),
                 sum(window_closed(session, status, now, reengage) for status in its_updates), senders))
         session.execute(_LOG_WEBHOOK, [{"received_at": now, "body": body, "signature_ok": True,
@@ -150,7 +151,7 @@ def _record_contacts(session: Session, messages: Sequence[InboundMessage], now: 
         return set()
     rows = sorted(latest.values(), key=lambda row: row["wa_id"])  # one lock order for every batch
     if session.get_bind().dialect.name == "postgresql":
-        params = {f"{column}_{n}": row[column] for n, row in enumerate(rows) for column in _CONTACT_COLUMNS}
+        params = params_of(rows, _CONTACT_COLUMNS)
         return {wa_id for wa_id, opted_out in session.execute(_pg_record_contacts(len(rows)), params) if opted_out}
     known = dict(session.execute(_KNOWN_CONTACTS, {"who": list(latest)}).all())
     insert_ignore_many(session, contacts, [row for row in rows if row["wa_id"] not in known], ["wa_id"])
@@ -165,13 +166,19 @@ _c = contacts.c
 _CONTACT_COLUMNS = ("wa_id", "user_id", "profile_name", "first_seen", "last_seen", "last_inbound_at", "opted_out",
                     "marketing_stopped")
 _KNOWN_CONTACTS = select(_c.wa_id, _c.opted_out).where(_c.wa_id.in_(bindparam("who", expanding=True)))
-# A known contact wrote again: last seen now, window from the newest message, names if given.
-_SEEN_AGAIN = update(contacts).where(_c.wa_id == bindparam("who")).values(
-    last_seen=bindparam("now"),
-    last_inbound_at=case((or_(_c.last_inbound_at.is_(None), _c.last_inbound_at < bindparam("sent_at")),
-                          bindparam("sent_at")), else_=_c.last_inbound_at),
-    profile_name=func.coalesce(bindparam("name", type_=String), _c.profile_name),
-    user_id=func.coalesce(bindparam("user", type_=String), _c.user_id))
+
+
+def _seen_again(last_seen: Any, sent_at: Any, name: Any, user: Any) -> dict[str, Any]:
+    """Return how a known contact that wrote again changes: last seen now, the window from its
+    newest message (Meta may deliver an older one later), the names if this message gave them."""
+    return {"last_seen": last_seen,
+            "last_inbound_at": case((or_(_c.last_inbound_at.is_(None), _c.last_inbound_at < sent_at), sent_at),
+                                    else_=_c.last_inbound_at),
+            "profile_name": func.coalesce(name, _c.profile_name), "user_id": func.coalesce(user, _c.user_id)}
+
+
+_SEEN_AGAIN = update(contacts).where(_c.wa_id == bindparam("who")).values(_seen_again(
+    bindparam("now"), bindparam("sent_at"), bindparam("name", type_=String), bindparam("user", type_=String)))
 _LOG_WEBHOOK = insert(webhooks)
 
 
@@ -181,12 +188,8 @@ def _pg_record_contacts(count: int) -> Any:
     returns (wa_id, opted_out) of each."""
     statement = postgresql.insert(contacts).values(values_of(contacts, _CONTACT_COLUMNS, count))
     new = statement.excluded
-    return statement.on_conflict_do_update(index_elements=["wa_id"], set_={
-        "last_seen": new.last_seen,
-        "last_inbound_at": case((or_(_c.last_inbound_at.is_(None), _c.last_inbound_at < new.last_inbound_at),
-                                 new.last_inbound_at), else_=_c.last_inbound_at),
-        "profile_name": func.coalesce(new.profile_name, _c.profile_name),
-        "user_id": func.coalesce(new.user_id, _c.user_id)}).returning(_c.wa_id, _c.opted_out)
+    return statement.on_conflict_do_update(index_elements=["wa_id"], set_=_seen_again(
+        new.last_seen, new.last_inbound_at, new.profile_name, new.user_id)).returning(_c.wa_id, _c.opted_out)
 
 
 MARKETING_CATEGORY = "marketing_messages"
