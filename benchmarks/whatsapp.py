@@ -55,32 +55,69 @@ REPLIES_PER_TURN = 2  # greeting + main menu for a new number's "hi"
 # The stand-in's token travels in the environment: not visible in argv, and a token that starts
 # with "-" made argparse refuse it (the stand-in exited with 2 about once in 64 runs).
 TOKEN_VAR = "BENCH_GRAPH_TOKEN"
+SECRET_VAR = "BENCH_APP_SECRET"
+# Meta's statuses for every send, each its own webhook, with the delay before each (seconds).
+STATUS_DELAYS = ((0.05, "sent"), (0.5, "delivered"), (1.5, "read"))
 
 
 # --- the stand-in, in its own process -----------------------------------------------------------
 
 def serve_graph(port: int, token: str) -> None:
-    """Serve the Graph stand-in plus a compact /_bench/arrivals feed of accepted sends."""
-    from aiohttp import web
+    """Serve the Graph stand-in plus a compact /_bench/arrivals feed of accepted sends.
 
-    from simulator.graph_api import make_app
+    Once told the webhook (`POST /_bench/statuses_to`) and given BENCH_APP_SECRET, every accepted
+    send is followed by Meta's three status webhooks, each signed and POSTed on its own: sent,
+    delivered, read.
+    """
+    from aiohttp import ClientSession, web
+
+    from connectors.whatsapp.security import signature_for
     from simulator.graph_state import STATE, digits
+    from simulator.graph_api import make_app
 
     app = make_app(token, PHONE_NUMBER_ID)
     arrivals: list[tuple[float, str, bool]] = []  # (receive time, to, is a send)
+    secret = os.environ.get(SECRET_VAR)
+    webhook: list[str] = []  # set by the benchmark once Rasa runs
+    pending: set[asyncio.Task] = set()
+    statuses_failed = [0]
+
+    async def play_statuses(wamid: str, to: str, callback: Optional[str]) -> None:
+        async with ClientSession() as http:  # its own session: a stand-in's pool is not the point
+            for delay, state in STATUS_DELAYS:
+                await asyncio.sleep(delay)
+                item = {"id": wamid, "status": state, "timestamp": str(int(time.time())), "recipient_id": to}
+                if callback:
+                    item["biz_opaque_callback_data"] = callback
+                raw = status_bytes(item)
+                headers = {"Content-Type": "application/json", "X-Hub-Signature-256": signature_for(secret, raw)}
+                async with http.post(webhook[0], data=raw, headers=headers) as answer:
+                    statuses_failed[0] += answer.status != 200
 
     def listen(record: Any) -> None:
         body = record.body if isinstance(record.body, dict) else {}
-        arrivals.append((record.time, digits(body.get("to") or ""), "status" not in body))
+        is_send = "status" not in body
+        arrivals.append((record.time, digits(body.get("to") or ""), is_send))
+        if webhook and secret and is_send and isinstance(record.response, dict):
+            wamid = record.response["messages"][0]["id"]
+            task = asyncio.get_running_loop().create_task(
+                play_statuses(wamid, digits(body.get("to") or ""), body.get("biz_opaque_callback_data")))
+            pending.add(task)
+            task.add_done_callback(pending.discard)
 
     app[STATE].listeners.append(listen)
     app[STATE].records = _Forgetful()  # the run makes ~20k calls: keep none of them
 
     async def feed(request: web.Request) -> web.Response:
         since = int(request.query.get("since", "0"))
-        return web.json_response({"arrivals": arrivals[since:]})
+        return web.json_response({"arrivals": arrivals[since:], "statuses_failed": statuses_failed[0]})
+
+    async def statuses_to(request: web.Request) -> web.Response:
+        webhook[:] = [(await request.json())["webhook"]]
+        return web.json_response({"ok": True})
 
     app.router.add_get("/_bench/arrivals", feed)
+    app.router.add_post("/_bench/statuses_to", statuses_to)
     web.run_app(app, host="127.0.0.1", port=port, print=None, access_log=None)
 
 
@@ -115,6 +152,16 @@ def delivery_bytes(wa_id: str, n: int, text: str = "hi") -> bytes:
     return json.dumps(body).encode()
 
 
+def status_bytes(item: dict[str, Any]) -> bytes:
+    """Return one webhook body carrying one status of a message we sent."""
+    value = {"messaging_product": "whatsapp",
+             "metadata": {"display_phone_number": "15550001234", "phone_number_id": PHONE_NUMBER_ID},
+             "statuses": [item]}
+    body = {"object": "whatsapp_business_account",
+            "entry": [{"id": WABA_ID, "changes": [{"field": "messages", "value": value}]}]}
+    return json.dumps(body).encode()
+
+
 def senders(prefix: str, count: int) -> list[str]:
     """Return count distinct unregistered numbers."""
     return [f"91{prefix}{n:06d}" for n in range(count)]
@@ -139,6 +186,7 @@ class Bench:
     first: dict = None  # type: ignore[assignment]  # wa_id -> first reply time
     last: dict = None  # type: ignore[assignment]  # wa_id -> (count, last reply time)
     reads: int = 0
+    statuses_failed: int = 0  # status webhooks the stand-in posted that were not answered 200
 
     def __post_init__(self) -> None:
         self.first, self.last = {}, {}
@@ -163,7 +211,8 @@ class Bench:
     async def poll(self) -> None:
         """Read new arrivals at the stand-in into first/last per recipient."""
         async with self.http.get(f"{self.graph_url}/_bench/arrivals", params={"since": str(self.seen)}) as r:
-            arrivals = (await r.json())["arrivals"]
+            feed = await r.json()
+        arrivals, self.statuses_failed = feed["arrivals"], feed["statuses_failed"]
         self.seen += len(arrivals)
         for at, to, is_send in arrivals:
             if not is_send:
@@ -334,6 +383,9 @@ async def run(args: argparse.Namespace, rasa_url: str, graph_url: str, app_secre
     timeout = aiohttp.ClientTimeout(total=120)
     async with aiohttp.ClientSession(connector=connector, timeout=timeout) as http:
         bench = Bench(rasa_url, graph_url, app_secret, http, rasa_pid)
+        if args.statuses:
+            async with http.post(f"{graph_url}/_bench/statuses_to", json={"webhook": bench.webhook}) as told:
+                assert told.status == 200, told.status
         await warm_up(bench)
         await idle(bench)
         nothing: dict[str, Any] = {"first": [], "whole": [], "ack": [], "answered": 0, "count": 0,
@@ -363,7 +415,7 @@ async def run(args: argparse.Namespace, rasa_url: str, graph_url: str, app_secre
             rest, rest_cpu, wa, wa_cpu, wa_answered = middle
         if "ack" in args.phases:
             ack = await ack_latency(bench, int(2000 * scale), 200.0, 600)
-        reads = bench.reads
+        reads, statuses_failed = bench.reads, bench.statuses_failed
     lines = [
         "| figure | measured | target |",
         "|---|---|---|",
@@ -392,6 +444,8 @@ async def run(args: argparse.Namespace, rasa_url: str, graph_url: str, app_secre
         f"| backlog of the 200 msg/s run answered ({ack['answered']}/{ack['count']}) "
         f"| all in {ack['drained_in']:.1f} s, steady {ack['rate']:.1f} turns/s | - |",
         f"| mark-as-read calls seen by the stand-in | {reads} | - |",
+        f"| status webhooks (sent, delivered, read per reply) | "
+        f"{'on, ' + str(statuses_failed) + ' not answered 200' if args.statuses else 'off'} | - |",
     ]
     return lines
 
@@ -401,6 +455,8 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="a quarter of the counts (a smoke run)")
     parser.add_argument("--profile", action="store_true", help="record `rasa run` with py-spy if installed")
     parser.add_argument("--keep-logs", type=Path, help="copy the services' logs here")
+    parser.add_argument("--statuses", action="store_true",
+                        help="the stand-in posts Meta's sent, delivered and read webhooks for every reply")
     parser.add_argument("--rounds", type=int, default=3, help="throughput rounds (REST then WhatsApp each)")
     parser.add_argument("--phases", default="serial,e2e,throughput,ack",
                         help="comma-separated subset of serial,e2e,throughput,ack (default: all)")
@@ -419,7 +475,7 @@ def main() -> None:
         workdir = Path(tmp)
         graph_log = open(workdir / "graph.log", "wb")
         graph = subprocess.Popen([sys.executable, __file__, "--serve-graph", str(graph_port)], cwd=ROOT,
-                                 env={**os.environ, TOKEN_VAR: token}, stdout=graph_log, stderr=subprocess.STDOUT)
+                                 env={**os.environ, TOKEN_VAR: token, SECRET_VAR: app_secret}, stdout=graph_log, stderr=subprocess.STDOUT)
         try:
             wait_http(f"{graph_url}/_bench/arrivals", proc=graph)
             credentials = workdir / "credentials.yml"
