@@ -23,6 +23,9 @@ MIN_DESCRIPTION_CHARS = 10
 CANCELLED = "Cancelled — nothing was saved."
 # Intents whose message can carry the defect's description (an unsure parse included).
 DESCRIBING_INTENTS = ("report_defect", "nlu_fallback")
+# "I have a billing problem" only names the topic; a message this long usually says what is wrong.
+ISSUE_DESCRIBED_WORDS = 8
+QUOTE_CHARS = 160
 
 
 def too_short(text: Optional[str]) -> bool:
@@ -31,11 +34,12 @@ def too_short(text: Optional[str]) -> bool:
     return len((text or "").strip()) < MIN_DESCRIPTION_CHARS or len(words) < 2
 
 
-def description_in(message: Dict[str, Any]) -> Optional[str]:
-    """Return the text of a defect complaint that describes the problem, beyond an order id; else None."""
+def description_in(message: Dict[str, Any], intents: tuple[str, ...] = DESCRIBING_INTENTS,
+                   min_words: int = 2) -> Optional[str]:
+    """Return the text of a complaint that describes the problem, beyond an order id; else None."""
     text = str(message.get("text") or "").strip()
     intent = (message.get("intent") or {}).get("name")
-    if intent not in DESCRIBING_INTENTS or not text or text.startswith("/"):
+    if intent not in intents or not text or text.startswith("/") or len(text.split()) < min_words:
         return None
     rest = text
     for entity in sorted(message.get("entities") or [], key=lambda e: -int(e.get("start") or 0)):
@@ -242,6 +246,16 @@ class ValidateReportIssueForm(FormValidationAction):
     def name(self) -> Text:
         return "validate_report_issue_form"
 
+    async def extract_issue_description(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> Dict[Text, Any]:
+        # "invoice shows 18% GST but our product is 5%, please correct" starts the form and already
+        # says what is wrong: file it instead of asking the customer to say it again.
+        if tracker.get_slot("issue_description") or tracker.get_slot("requested_slot") is not None:
+            return {}
+        described = description_in(tracker.latest_message, ("report_issue",), ISSUE_DESCRIBED_WORDS)
+        return {"issue_description": described} if described else {}
+
     async def validate_issue_description(
         self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> Dict[Text, Any]:
@@ -256,8 +270,11 @@ class ActionSubmitIssue(Action):
         return "action_submit_issue"
 
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[Text, Any]) -> List[EventType]:
-        ticket = await db(support.create_ticket, tracker.sender_id, tracker.get_slot("issue_description"))
+        description = str(tracker.get_slot("issue_description") or "")
+        ticket = await db(support.create_ticket, tracker.sender_id, description)
+        quoted = description if len(description) <= QUOTE_CHARS else description[: QUOTE_CHARS - 1].rstrip() + "…"
         dispatcher.utter_message(
-            text=f"🎫 Ticket *{ticket.ref}* created. Our team will get back to you within 1 working day."
+            text=f"🎫 Ticket *{ticket.ref}* created. Our team will get back to you within 1 working day.\n"
+            f"📝 “{quoted}”"
         )
         return [SlotSet("issue_description", None)]

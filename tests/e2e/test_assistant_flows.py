@@ -160,6 +160,20 @@ def test_report_issue_creates_a_ticket(chat, records):
     assert [t.description for t in tickets_from(ASHA) if t.ref == match.group(1)] == [issue]
 
 
+def test_an_issue_told_in_full_is_filed_without_asking_for_it_again(chat, records):
+    """A first message that already says what is wrong with the bill becomes the ticket, quoted back;
+    one that only names the topic is asked for the details."""
+    me = chat(ASHA)
+    issue = "Your last invoice shows 18% GST but our product is under 5%, please correct it"
+    reply = me.text(issue)
+    match = re.match(r"🎫 Ticket \*(TCK-\d{4})\* created\.", reply)
+    assert match, reply
+    assert "18% GST" in reply
+    assert [t.description for t in tickets_from(ASHA) if t.ref == match.group(1)] == [issue]
+    me = chat(ASHA)
+    assert me.text("I have a billing complaint").startswith("Please describe the issue")
+
+
 def test_cancelling_report_issue_saves_nothing(chat, records):
     """"cancel" while describing an issue files no ticket and shows the main menu."""
     me = chat(ASHA)
