@@ -82,17 +82,20 @@ def serve_graph(port: int, token: str) -> None:
     pending: set[asyncio.Task] = set()
     statuses_failed = [0]
 
+    sessions: list[ClientSession] = []  # one, made on the stand-in's loop: kept-alive connections
+
     async def play_statuses(wamid: str, to: str, callback: Optional[str]) -> None:
-        async with ClientSession() as http:  # its own session: a stand-in's pool is not the point
-            for delay, state in STATUS_DELAYS:
-                await asyncio.sleep(delay)
-                item = {"id": wamid, "status": state, "timestamp": str(int(time.time())), "recipient_id": to}
-                if callback:
-                    item["biz_opaque_callback_data"] = callback
-                raw = status_bytes(item)
-                headers = {"Content-Type": "application/json", "X-Hub-Signature-256": signature_for(secret, raw)}
-                async with http.post(webhook[0], data=raw, headers=headers) as answer:
-                    statuses_failed[0] += answer.status != 200
+        if not sessions:
+            sessions.append(ClientSession())
+        for delay, state in STATUS_DELAYS:
+            await asyncio.sleep(delay)
+            item = {"id": wamid, "status": state, "timestamp": str(int(time.time())), "recipient_id": to}
+            if callback:
+                item["biz_opaque_callback_data"] = callback
+            raw = status_bytes(item)
+            headers = {"Content-Type": "application/json", "X-Hub-Signature-256": signature_for(secret, raw)}
+            async with sessions[0].post(webhook[0], data=raw, headers=headers) as answer:
+                statuses_failed[0] += answer.status != 200
 
     def listen(record: Any) -> None:
         body = record.body if isinstance(record.body, dict) else {}

@@ -19,6 +19,7 @@ from typing import Callable, Optional, Sequence
 from sqlalchemy.exc import SQLAlchemyError
 
 from connectors.whatsapp import store
+from connectors.whatsapp.background import log_failure
 from connectors.whatsapp.store import Reengage, SavedDelivery
 from connectors.whatsapp.updates import Delivery
 
@@ -102,6 +103,8 @@ class IngressWriter:
                                             reengage=self.reengage)
         except Exception as exc:  # noqa: BLE001 - every waiting webhook must get an answer
             if len(batch) > 1:
+                # Each alone costs a transaction (and a flush) per delivery: say so, it should be rare.
+                log_failure("whatsapp.ingress.batch_failed", exc, logging.WARNING, size=len(batch))
                 for pending in batch:
                     self._save([pending])
                 return

@@ -217,8 +217,9 @@ def apply_preference(session: Session, preference: PreferenceUpdate, now: dateti
 
 
 _o = outbox.c
+# or_, not in_: SQLAlchemy 1.4 makes in_'s list an expanding parameter, which executemany refuses.
 _ADOPT_SEND = (update(outbox).where(_o.id == bindparam("row"), _o.graph_wamid.is_(None),
-                                   _o.state.in_(("queued", "sending")))
+                                   or_(_o.state == "queued", _o.state == "sending"))
                .values(graph_wamid=bindparam("wamid"), state="sent", sent_at=bindparam("now"),
                        lease_owner=None, lease_until=None))
 # A status only moves a row forward; an error code is kept from the status that carried one.

@@ -228,16 +228,19 @@ def test_a_status_naming_an_unconfirmed_row_marks_it_sent(database):
 
 
 def test_statuses_saved_in_one_batch_end_as_saved_one_by_one(database):
-    """Statuses spread over the deliveries of one batch, out of order and repeated: each (wamid, status)
-    is logged once, a row ends at its furthest status, and an unconfirmed send is adopted."""
+    """Statuses spread over the deliveries of one batch, out of order and repeated, each naming its
+    row as our sends do: each (wamid, status) is logged once, a row ends at its furthest status,
+    and an unconfirmed send is adopted."""
     outbox.enqueue([reply(ASHA, "w1", 0), reply(BHARAT, "w2", 0)])
     [first] = outbox.claim_due_outbox(ASHA, "a", TTL)
     [second] = outbox.claim_due_outbox(BHARAT, "dead", TTL)
     outbox.mark_sent_many([(first.id, "wamid.OUT1")], "a")
-    bodies = [delivery(statuses=(status("wamid.OUT1", "read", ASHA),)),
-              delivery(statuses=(status("wamid.OUT1", "sent", ASHA), status("wamid.OUT1", "read", ASHA))),
-              delivery(statuses=(status("wamid.OUT2", "sent", BHARAT, callback=f"outbox:{second.id}"),)),
-              delivery(statuses=(status("wamid.OUT2", "delivered", BHARAT),))]
+    ours, theirs = f"outbox:{first.id}", f"outbox:{second.id}"
+    bodies = [delivery(statuses=(status("wamid.OUT1", "read", ASHA, callback=ours),)),
+              delivery(statuses=(status("wamid.OUT1", "sent", ASHA, callback=ours),
+                                 status("wamid.OUT1", "read", ASHA, callback=ours))),
+              delivery(statuses=(status("wamid.OUT2", "sent", BHARAT, callback=theirs),)),
+              delivery(statuses=(status("wamid.OUT2", "delivered", BHARAT, callback=theirs),))]
     results = store.save_deliveries([(json.dumps(b).encode(), parse_delivery(b)) for b in bodies], OURS)
     assert [r.statuses for r in results] == [1, 2, 1, 1]
     assert count(statuses) == 4
