@@ -217,6 +217,7 @@ def apply_preference(session: Session, preference: PreferenceUpdate, now: dateti
 
 
 _o = outbox.c
+ROW_ID_MAX = 2**31 - 1  # the outbox's id is a 32-bit integer on PostgreSQL
 # or_, not in_: SQLAlchemy 1.4 makes in_'s list an expanding parameter, which executemany refuses.
 _ADOPT_SEND = (update(outbox).where(_o.id == bindparam("row"), _o.graph_wamid.is_(None),
                                    or_(_o.state == "queued", _o.state == "sending"))
@@ -399,8 +400,10 @@ def extend_leases(owner: str, inbound_ids: Iterable[int], outbox_ids: Iterable[i
 def _callback_row(data: str) -> Optional[int]:
     """Return the outbox id named by biz_opaque_callback_data, or None."""
     rest = data[len(CALLBACK_PREFIX):] if data.startswith(CALLBACK_PREFIX) else ""
-    # isascii: str.isdigit also accepts "²"; 18 digits: ids are 64-bit
-    return int(rest) if rest.isascii() and rest.isdigit() and len(rest) <= 18 else None
+    if not (rest.isascii() and rest.isdigit()) or len(rest) > 10:  # isdigit alone accepts "²"
+        return None
+    row = int(rest)
+    return row if row <= ROW_ID_MAX else None
 
 
 def _from_unix(seconds: int) -> Optional[datetime]:

@@ -347,7 +347,8 @@ _MESSAGE = st.builds(
 _STATUS = st.fixed_dictionaries({"id": st.one_of(st.just("wamid.out1"), _JUNK)}, optional={
     "status": st.sampled_from(["sent", "delivered", "read", "failed"]), "timestamp": _JUNK,
     "recipient_id": _JUNK, "errors": st.lists(st.fixed_dictionaries({"code": _JUNK}), max_size=2),
-    "biz_opaque_callback_data": st.one_of(_JUNK, _ANY_TEXT.map(lambda tail: "outbox:" + tail))})
+    "biz_opaque_callback_data": st.one_of(_JUNK, _ANY_TEXT.map(lambda tail: "outbox:" + tail),
+                                          st.integers(0, 10**20).map(lambda row: f"outbox:{row}"))})
 _HOSTILE = st.builds(
     lambda people, messages, updates: {"object": "whatsapp_business_account", "entry": [{"changes": [{
         "field": "messages", "value": {"metadata": {"phone_number_id": OURS}, "contacts": people,
