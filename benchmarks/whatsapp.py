@@ -19,6 +19,9 @@ a greeting and the main menu, i.e. two WhatsApp messages or one REST answer per 
                    `rasa run` spent per turn (from /proc). The round with the median ratio is
                    reported, with every round's ratio: the machine's speed drifts within a run.
 
+`--statuses`: the stand-in follows every accepted send with Meta's sent, delivered and read
+webhooks, each signed and POSTed on its own (six more deliveries per turn of two replies).
+
 Targets (issue 13): ack p99 <= 25 ms at 200 msg/s, first reply p50 at 20 msg/s <= 2x the one-turn-at-a-time
 p50, one turn at a time <= REST + 10 ms, WhatsApp throughput >= 0.9x REST.
 `--profile` runs `rasa run` under py-spy when it is installed (benchmarks/README-profiling: not
@@ -69,11 +72,11 @@ def serve_graph(port: int, token: str) -> None:
     send is followed by Meta's three status webhooks, each signed and POSTed on its own: sent,
     delivered, read.
     """
-    from aiohttp import ClientSession, web
+    from aiohttp import ClientError, ClientSession, web
 
     from connectors.whatsapp.security import signature_for
-    from simulator.graph_state import STATE, digits
     from simulator.graph_api import make_app
+    from simulator.graph_state import STATE, digits
 
     app = make_app(token, PHONE_NUMBER_ID)
     arrivals: list[tuple[float, str, bool]] = []  # (receive time, to, is a send)
@@ -81,7 +84,6 @@ def serve_graph(port: int, token: str) -> None:
     webhook: list[str] = []  # set by the benchmark once Rasa runs
     pending: set[asyncio.Task] = set()
     statuses_failed = [0]
-
     sessions: list[ClientSession] = []  # one, made on the stand-in's loop: kept-alive connections
 
     async def play_statuses(wamid: str, to: str, callback: Optional[str]) -> None:
@@ -94,8 +96,11 @@ def serve_graph(port: int, token: str) -> None:
                 item["biz_opaque_callback_data"] = callback
             raw = status_bytes(item)
             headers = {"Content-Type": "application/json", "X-Hub-Signature-256": signature_for(secret, raw)}
-            async with sessions[0].post(webhook[0], data=raw, headers=headers) as answer:
-                statuses_failed[0] += answer.status != 200
+            try:
+                async with sessions[0].post(webhook[0], data=raw, headers=headers) as answer:
+                    statuses_failed[0] += answer.status != 200
+            except (ClientError, asyncio.TimeoutError):
+                statuses_failed[0] += 1
 
     def listen(record: Any) -> None:
         body = record.body if isinstance(record.body, dict) else {}
