@@ -1,8 +1,8 @@
 """Rasa input/output channel for the WhatsApp Cloud API.
 
-The webhook verifies, stores, acknowledges and marks the message read; the ingress writer hands
-the new messages' senders to worker.py, where Rasa runs (on a thread of its own, so a busy
-assistant never slows the acknowledgement), and replies go out through the outbox in sender.py.
+The webhook verifies, stores and acknowledges; the ingress writer hands the new messages' senders
+to worker.py, where Rasa runs (on a thread of its own, so a busy assistant never slows the
+acknowledgement) and the message is marked read, and replies go out through the outbox in sender.py.
 Served by `rasa run` at /webhooks/whatsapp/webhook.
 """
 from __future__ import annotations
@@ -18,12 +18,14 @@ from rasa.core.channels.channel import InputChannel, OutputChannel, UserMessage
 from rasa.shared.core.trackers import DialogueStateTracker
 from sanic import Blueprint, Sanic, response
 from sanic.exceptions import PayloadTooLarge
+from sanic.log import access_logger
 from sanic.request import Request
 from sanic.response import HTTPResponse
+from sanic_cors.core import SANIC_CORS_EVALUATED
 from sqlalchemy.exc import SQLAlchemyError
 
 from connectors import rasa_speedups
-from connectors.whatsapp import outbox, store
+from connectors.whatsapp import outbox
 from connectors.whatsapp.background import Leases, LoopThread, cancel_all, freeze_heap_once, log_failure, new_owner
 from connectors.whatsapp.config import WhatsAppConfig
 from connectors.whatsapp.graph import GraphClient
@@ -32,10 +34,9 @@ from connectors.whatsapp.outbox import OutboxItem
 from connectors.whatsapp.render import render_response
 from connectors.whatsapp.retention import RetentionJob
 from connectors.whatsapp.security import SIGNATURE_HEADER, verify_challenge, verify_signature
-from connectors.whatsapp.errors import GraphError
 from connectors.whatsapp.sender import OutboxSender, reengagement_payload
-from connectors.whatsapp.updates import Delivery, parse_delivery
-from connectors.whatsapp.worker import InboundWorker, will_answer
+from connectors.whatsapp.updates import parse_delivery
+from connectors.whatsapp.worker import InboundWorker
 
 logger = logging.getLogger(__name__)
 
@@ -106,7 +107,6 @@ class WhatsAppInput(InputChannel):
         self.inbound: Optional[InboundWorker] = None
         self.sender: Optional[OutboxSender] = None
         self._tasks: list[asyncio.Task] = []
-        self._reads: set[asyncio.Task] = set()
         self._turns: Optional[LoopThread] = None
         self._unsubscribe: Callable[[], None] = lambda: None
         self._ingress = IngressWriter(config.phone_number_id, self._reengagement, on_saved=self._hand_over)
@@ -120,6 +120,10 @@ class WhatsAppInput(InputChannel):
             # Sanic reads up to REQUEST_MAX_SIZE (100 MB by default) before any handler runs; with
             # this, a larger body is refused (413) from its Content-Length without being read.
             app.config.REQUEST_MAX_SIZE = min(app.config.REQUEST_MAX_SIZE, MAX_BODY_BYTES)
+            if not access_logger.isEnabledFor(logging.INFO):
+                # Rasa sets Sanic's access logger to LOG_LEVEL_LIBRARIES (ERROR by default) but leaves
+                # ACCESS_LOG on, so every request built an access line nobody writes.
+                app.config.ACCESS_LOG = False
 
         @whatsapp_webhook.exception(PayloadTooLarge)
         async def too_large(_request: Request, _exc: Exception) -> HTTPResponse:
@@ -153,6 +157,8 @@ class WhatsAppInput(InputChannel):
 
     async def receive(self, request: Request) -> HTTPResponse:
         """Check, parse and store one delivery, then acknowledge it; Rasa runs later."""
+        # Meta calls from its servers, no browser reads the answer: skip Rasa's CORS headers.
+        setattr(request.ctx, SANIC_CORS_EVALUATED, "1")
         body = request.body or b""
         if len(body) > MAX_BODY_BYTES:
             return _rejected("payload_too_large", 413)
@@ -179,30 +185,11 @@ class WhatsAppInput(InputChannel):
                      saved.other_numbers, delivery.skipped, saved.templates)
         for error in delivery.errors:
             logger.warning("whatsapp.webhook.error code=%s title=%s", error.code, error.title)
-        self._mark_read(delivery, saved)
         return response.json({"status": "ok"})
 
     def _reengagement(self, wa_id: str) -> Optional[Dict[str, Any]]:
         """Return the re-engagement template body for wa_id, if one is configured."""
         return reengagement_payload(self.config, wa_id)
-
-    def _mark_read(self, delivery: Delivery, saved: store.SavedDelivery) -> None:
-        """Mark each accepted message that will be answered read, with the typing indicator."""
-        fresh = set(saved.fresh)
-        for message in delivery.messages:
-            if message.wamid in fresh and will_answer(message.kind, message.text, message.metadata(),
-                                                      message.wa_id in saved.opted_out):
-                fresh.discard(message.wamid)  # a wamid twice in one delivery: once
-                task = asyncio.create_task(self._mark_read_quietly(message.wamid))
-                self._reads.add(task)
-                task.add_done_callback(self._reads.discard)
-
-    async def _mark_read_quietly(self, wamid: str) -> None:
-        """Mark read; a failure only costs the blue ticks and the typing dots."""
-        try:
-            await self.graph.mark_read(wamid, typing=True)
-        except GraphError as exc:
-            logger.info("whatsapp.read.failed wamid=%s code=%s", wamid, exc.code)
 
     async def start(self, on_new_message: Callable[[UserMessage], Awaitable[Any]], app: Sanic) -> None:
         """Start the inbound worker, the outbox sender, the lease heartbeat and the retention job."""
@@ -245,7 +232,7 @@ class WhatsAppInput(InputChannel):
         if self.sender is not None:
             await asyncio.gather(self.sender.stop(), return_exceptions=True)
             await asyncio.gather(self.sender.pacer.close(), return_exceptions=True)
-        await cancel_all([*self._tasks, *self._reads])
+        await cancel_all(self._tasks)
         if self.inbound is not None:
             await asyncio.gather(self._on_turns(self.inbound.graph.close()), return_exceptions=True)
         if self._turns is not None:

@@ -25,8 +25,6 @@ STATUSES = frozenset({"sent", "delivered", "read", "played", "failed"})
 ID_MAX = 160  # phone numbers, BSUIDs, phone number ids
 WAMID_MAX = 255
 NAME_MAX = 255
-INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
-INT32_MIN, INT32_MAX = -(2**31), 2**31 - 1
 
 # Statuses only move forward: a stored status changes only when the new rank is higher.
 # sent < delivered < read < played (first play of a voice note); failed is terminal and
@@ -379,19 +377,21 @@ def _id(value: Any, limit: int = ID_MAX) -> str:
     return text if len(text) <= limit else ""
 
 
-def _int(value: Any) -> int:
-    """Return value as a 64-bit int (Meta sends timestamps as strings); junk or out of range becomes 0."""
+def _int(value: Any, bits: int = 64) -> int:
+    """Return value as an int of that many bits (Meta sends timestamps as strings); junk or out of range becomes 0.
+
+    64 bits for timestamps and prices, 32 for error codes (the store's column).
+    """
     try:
         number = int(value)
     except (TypeError, ValueError, OverflowError):  # OverflowError: int(float("inf"))
         return 0
-    return number if INT64_MIN <= number <= INT64_MAX else 0
+    return number if -(2 ** (bits - 1)) <= number < 2 ** (bits - 1) else 0
 
 
 def _code(value: Any) -> int:
-    """Return an error code as a 32-bit int (the store's column); junk or out of range becomes 0."""
-    number = _int(value)
-    return number if INT32_MIN <= number <= INT32_MAX else 0
+    """Return an error code (32-bit)."""
+    return _int(value, 32)
 
 
 def _float(value: Any) -> float | None:

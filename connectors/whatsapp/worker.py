@@ -265,6 +265,10 @@ class InboundWorker(KeyedWork):
         wa_id, kind = message.wa_id, message.kind
         if is_silent(kind, message.meta):
             return "ignored"
+        if not message.paused and will_answer(kind, message.text, message.meta, message.opted_out):
+            # Blue ticks and "typing…" when the assistant takes the message up, not when it was
+            # stored: behind a backlog the indicator (Meta shows it up to 25 s) would lapse first.
+            self._mark_read(message.wamid)
         word = command_word(kind, message.text)
         # Confirm first, then flip the flag: the confirmation is keyed by this wamid, so a retry
         # after a crash in between repeats neither.
@@ -281,8 +285,6 @@ class InboundWorker(KeyedWork):
             return "done"
         if message.paused:
             return "done"  # a person has this chat: stored and listed for staff, no bot turn
-        if message.attempts > 1:
-            self._mark_read(message.wamid)  # the first time, the webhook did it on accepting it
         if kind in NOT_UNDERSTOOD_KINDS:
             await self._say(message, NOT_UNDERSTOOD_TEXT, "notice")
             return "done"

@@ -22,6 +22,7 @@ from rasa.shared.core.trackers import DialogueStateTracker
 from sanic import Sanic
 from sqlalchemy import func, select
 
+from database.handoffs import request_handoff
 from database.session import sessions
 from connectors.redact import mask_number
 from connectors.whatsapp import store
@@ -215,6 +216,18 @@ async def test_a_removed_reaction_is_acked_and_ignored(served):
     assert await served.post(delivery(message("reaction", "removed", ASHA))) == (200, {"status": "ok"})
     await quiet()
     assert served.graph.requests == [] and served.assistant.received == []
+
+
+@pytest.mark.asyncio
+async def test_a_chat_a_person_took_over_gets_no_bot_turn_ticks_or_typing(served):
+    """While staff have the chat, the customer's message is stored for them: the bot neither answers
+    nor marks it read (blue ticks and "typing…" would promise an answer the bot will not give)."""
+    assert request_handoff(ASHA)
+    assert await served.post(delivery(text(ASHA, "hello, any update on the dispatch?"))) == (200, {"status": "ok"})
+    await quiet()
+    assert served.graph.requests == [] and served.assistant.received == []
+    with sessions()() as session:
+        assert session.scalars(select(inbound.c.state).where(inbound.c.wa_id == ASHA)).all() == ["done"]
 
 
 @pytest.mark.asyncio
