@@ -5,7 +5,9 @@ A username may fail `max_failures_per_user` times (counted since its last succes
 the oldest counted failure leaves the window, without checking the password. Each attempt is stored
 as a failure under the write lock before its password is checked (and marked ok after), so attempts
 sent at once count each other and cannot all pass the check. An unknown username costs the same
-argon2 time as a known one, and both answer the same. Sync, for asyncio.to_thread.
+argon2 time as a known one, and both answer the same. Attempts older than ATTEMPTS_KEPT (or the
+window, if longer) are deleted with each new one: long enough to look into an attack, and the
+table does not grow without end. Sync, for asyncio.to_thread.
 """
 from __future__ import annotations
 
@@ -14,7 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Optional, Sequence
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import delete, func, insert, select, update
 
 from database.clock import utcnow
 from database.session import lock_for_write, sessions
@@ -22,6 +24,8 @@ from connectors.staff import accounts, audit, passwords
 from connectors.staff.config import StaffConfig
 from connectors.staff.sessions import StaffSession, create_session, end_session
 from connectors.staff.tables import login_attempts
+
+ATTEMPTS_KEPT = timedelta(days=30)
 
 
 @dataclass(frozen=True)
@@ -87,4 +91,6 @@ def _reserve_attempt(username: str, ip: str, config: StaffConfig, now: datetime)
         if wait:
             return None, wait
         attempt = session.execute(insert(login_attempts).values(username=username, ip=ip, ok=False, at=now))
+        # Past the window an attempt no longer counts (a success older than it does not either).
+        session.execute(delete(login_attempts).where(la.at < now - max(ATTEMPTS_KEPT, config.login_window)))
         return int(attempt.inserted_primary_key[0]), 0

@@ -183,6 +183,21 @@ async def test_a_username_is_locked_after_repeated_failures_with_retry_after(tab
 
 
 @pytest.mark.asyncio
+async def test_sign_in_attempts_are_kept_30_days_then_deleted(tab):
+    """A month-old failure is deleted by the next attempt; yesterday's stays (for whoever looks into an attack)."""
+    now = utcnow()
+    with sessions().begin() as session:
+        for days in (31, 1):
+            session.execute(insert(login_attempts).values(username="someone", ip="203.0.113.7", ok=False,
+                                                          at=now - timedelta(days=days)))
+    assert (await tab.sign_in("meera"))[0] == 200
+    with sessions()() as session:
+        kept = session.execute(select(login_attempts.c.username, login_attempts.c.ok)
+                               .order_by(login_attempts.c.at)).all()
+    assert [tuple(row) for row in kept] == [("someone", False), ("meera", True)]
+
+
+@pytest.mark.asyncio
 async def test_wrong_passwords_sent_at_once_get_no_more_tries_than_the_limit(tab):
     """Twelve wrong passwords for one username sent at the same moment: only 3 are checked, 9 get 429."""
     _, token, _ = await tab.call("GET", "/api/signin")
