@@ -29,7 +29,7 @@ sys.path.insert(0, str(ROOT))
 
 import aiohttp  # noqa: E402
 
-from benchmarks.whatsapp import PHONE_NUMBER_ID, WABA_ID, pct, status_bytes  # noqa: E402
+from benchmarks.whatsapp import PHONE_NUMBER_ID, WABA_ID, cpu_seconds, pct, status_bytes  # noqa: E402
 from connectors.whatsapp.security import signature_for  # noqa: E402
 from tests.harness import running_stack  # noqa: E402
 
@@ -38,16 +38,8 @@ Request = tuple[str, str, dict[str, Any]]  # method, url, keyword arguments of a
 
 def thread_cpu(pid: int) -> dict[str, float]:
     """Return CPU seconds (user + system) of pid's main thread (Sanic's loop) and of all its others."""
-    tick = os.sysconf("SC_CLK_TCK")
-    out = {"Sanic's loop": 0.0, "other threads": 0.0}
-    for task in Path(f"/proc/{pid}/task").iterdir():
-        try:
-            fields = (task / "stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue  # the thread ended meanwhile
-        key = "Sanic's loop" if task.name == str(pid) else "other threads"
-        out[key] += (int(fields[11]) + int(fields[12])) / tick
-    return out
+    loop = cpu_seconds(pid, thread=pid)
+    return {"Sanic's loop": loop, "other threads": cpu_seconds(pid) - loop}
 
 
 async def measure(http: aiohttp.ClientSession, pid: int, requests: list[Request], rate: float) -> tuple[dict[str, float], list[float], set[int]]:
@@ -71,8 +63,7 @@ async def measure(http: aiohttp.ClientSession, pid: int, requests: list[Request]
     statuses = await asyncio.gather(*(one(n, r) for n, r in enumerate(requests)))
     await asyncio.sleep(0.5)  # let the last saves finish
     after = thread_cpu(pid)
-    # A thread that ended meanwhile takes its CPU with it: "other threads" is then a little low.
-    per_thread = {k: max(1000 * (v - before[k]) / len(requests), 0.0) for k, v in after.items()}
+    per_thread = {k: 1000 * (v - before[k]) / len(requests) for k, v in after.items()}
     return per_thread, latencies, set(statuses)
 
 

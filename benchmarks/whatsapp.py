@@ -175,9 +175,10 @@ def senders(prefix: str, count: int) -> list[str]:
     return [f"91{prefix}{n:06d}" for n in range(count)]
 
 
-def cpu_seconds(pid: int) -> float:
-    """Return the CPU time (user + system) process pid has used so far."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+def cpu_seconds(pid: int, thread: Optional[int] = None) -> float:
+    """Return the CPU time (user + system) process pid, or only its thread, has used so far."""
+    stat = Path(f"/proc/{pid}/stat" if thread is None else f"/proc/{pid}/task/{thread}/stat")
+    fields = stat.read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 

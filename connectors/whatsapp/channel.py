@@ -116,7 +116,7 @@ class WhatsAppInput(InputChannel):
         whatsapp_webhook = Blueprint("whatsapp_webhook", __name__)
 
         @whatsapp_webhook.listener("before_server_start")
-        async def limit_request_size(app: Sanic, _loop: Any) -> None:
+        async def tune_server(app: Sanic, _loop: Any) -> None:
             # Sanic reads up to REQUEST_MAX_SIZE (100 MB by default) before any handler runs; with
             # this, a larger body is refused (413) from its Content-Length without being read.
             app.config.REQUEST_MAX_SIZE = min(app.config.REQUEST_MAX_SIZE, MAX_BODY_BYTES)
