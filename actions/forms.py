@@ -23,6 +23,17 @@ MIN_DESCRIPTION_CHARS = 10
 CANCELLED = "Cancelled — nothing was saved."
 # Intents whose message can carry the defect's description (an unsure parse included).
 DESCRIBING_INTENTS = ("report_defect", "nlu_fallback")
+# Where a form asks for free text, these leave it (the rules answer them) whatever the confidence...
+LEAVING_INTENTS = ("cancel", "menu_main")
+# ...and these, questions about something else or a menu tap, are answered first (the form then asks
+# again) when the model is sure: an unsure one is most likely the answer ("I want to become a
+# dealer, who should I call?" is contact_support at 0.57 but describes the issue).
+OTHER_QUESTIONS = (
+    "menu_orders", "menu_defects", "menu_schedule", "menu_support", "menu_faq", "track_order",
+    "delivery_estimate", "view_recent_orders", "schedule_today", "schedule_week", "production_status",
+    "defect_history", "track_defect", "request_document", "contact_support", "human_handoff", "price_quote",
+)
+SURE_QUESTION = 0.7
 # "I have a billing problem" only names the topic; a message this long usually says what is wrong.
 ISSUE_DESCRIBED_WORDS = 8
 QUOTE_CHARS = 160
@@ -46,6 +57,17 @@ def description_in(message: Dict[str, Any], intents: tuple[str, ...] = DESCRIBIN
         if isinstance(entity.get("start"), int) and isinstance(entity.get("end"), int):
             rest = rest[: entity["start"]] + rest[entity["end"]:]
     return None if too_short(rest) else text
+
+
+def answer_in(message: Dict[str, Any]) -> Optional[str]:
+    """Return the text of a message that answers a form's free-text question; None for a way out
+    or a question about something else the model is sure of."""
+    intent = message.get("intent") or {}
+    name = intent.get("name")
+    sure = float(intent.get("confidence") or 0.0) >= SURE_QUESTION
+    if name in LEAVING_INTENTS or (name in OTHER_QUESTIONS and sure):
+        return None
+    return str(message.get("text") or "").strip() or None
 
 
 def media_ref(metadata: Dict[str, Any]) -> Optional[str]:
@@ -82,9 +104,13 @@ class ValidateDefectReportForm(CallerForm):
     async def extract_defect_description(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> Dict[Text, Any]:
+        requested = tracker.get_slot("requested_slot")
+        if requested == "defect_description":
+            answer = answer_in(tracker.latest_message)
+            return {"defect_description": answer} if answer else {}
         # "colour is not matching in ORD-10001" starts the report (or answers "which order?") and
         # already says what is wrong: keep it instead of asking for it again.
-        if tracker.get_slot("defect_description") or tracker.get_slot("requested_slot") not in (None, "defect_order_id"):
+        if tracker.get_slot("defect_description") or requested not in (None, "defect_order_id"):
             return {}
         described = description_in(tracker.latest_message)
         return {"defect_description": described} if described else {}
@@ -228,6 +254,15 @@ class ActionSubmitDefect(Action):
         return reset
 
 
+def form_ended() -> List[EventType]:
+    """Events that end whichever form is running and forget its answers, so nothing half-told is reused."""
+    return [
+        ActiveLoop(None),
+        SlotSet("requested_slot", None),
+        *(SlotSet(slot, None) for slot in (*DEFECT_SLOTS, *ISSUE_SLOTS, *DOCUMENT_SLOTS)),
+    ]
+
+
 class ActionCancelForm(Action):
     def name(self) -> Text:
         return "action_cancel_form"
@@ -235,11 +270,7 @@ class ActionCancelForm(Action):
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[Text, Any]) -> List[EventType]:
         dispatcher.utter_message(text=CANCELLED)
         # The rules expect this action to end the form ("active_loop: null" follows it).
-        return [
-            ActiveLoop(None),
-            SlotSet("requested_slot", None),
-            *(SlotSet(slot, None) for slot in (*DEFECT_SLOTS, *ISSUE_SLOTS, *DOCUMENT_SLOTS)),
-        ]
+        return form_ended()
 
 
 class ValidateReportIssueForm(FormValidationAction):
@@ -249,9 +280,13 @@ class ValidateReportIssueForm(FormValidationAction):
     async def extract_issue_description(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> Dict[Text, Any]:
+        requested = tracker.get_slot("requested_slot")
+        if requested == "issue_description":
+            answer = answer_in(tracker.latest_message)
+            return {"issue_description": answer} if answer else {}
         # "invoice shows 18% GST but our product is 5%, please correct" starts the form and already
         # says what is wrong: file it instead of asking the customer to say it again.
-        if tracker.get_slot("issue_description") or tracker.get_slot("requested_slot") is not None:
+        if tracker.get_slot("issue_description") or requested is not None:
             return {}
         described = description_in(tracker.latest_message, ("report_issue",), ISSUE_DESCRIBED_WORDS)
         return {"issue_description": described} if described else {}

@@ -8,6 +8,7 @@ from rasa_sdk.events import EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions.common import db, settings
+from actions.forms import form_ended
 from database import handoffs
 
 # Only a WhatsApp conversation can be paused and answered by staff; the REST channel and
@@ -47,5 +48,7 @@ class ActionRequestHandoff(Action):
                 f"Expected wait: {s.handoff_wait} ({s.support_hours})."
             )
         )
-        # The slot is the signal a channel or operator tool acts on.
-        return [SlotSet("handoff_requested", True)]
+        # The slot is the signal a channel or operator tool acts on. A form the customer was in
+        # ends: the person takes it from here, and the bot must not ask its next question.
+        ended = form_ended() if tracker.active_loop_name else []
+        return [*ended, SlotSet("handoff_requested", True)]

@@ -6,7 +6,7 @@ from rasa_sdk import Tracker
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions.clarify import ASK_TEXT, ActionClarify, ActionFormHint, clarify_options
-from actions.forms import description_in
+from actions.forms import answer_in, description_in
 
 ASHA = "919800000001"
 
@@ -87,6 +87,22 @@ async def test_an_unclear_answer_in_the_defect_form_gets_a_hint_for_that_step(re
 def test_a_complaint_that_says_what_is_wrong_is_kept_as_the_description(message, described):
     """A defect complaint with detail beyond the order id is its description; an id or a tap is not."""
     assert description_in(message) == described
+
+
+@pytest.mark.parametrize("text, intent, confidence, answer", [
+    ("20 cones have water stains", "report_defect", 0.98, "20 cones have water stains"),
+    ("kuch samajh nahi aa raha bas kharab hai", "nlu_fallback", 0.4, "kuch samajh nahi aa raha bas kharab hai"),
+    ("I want to become a dealer, who should I call?", "contact_support", 0.57,
+     "I want to become a dealer, who should I call?"),
+    ("aaj ka schedule kya hai", "schedule_today", 1.0, None),
+    ("mujhe kisi insaan se baat karni hai", "human_handoff", 1.0, None),
+    ("/menu_orders", "menu_orders", 1.0, None),
+    ("cancel", "cancel", 0.5, None),
+    ("   ", "report_defect", 0.9, None),
+])
+def test_a_free_text_answer_is_taken_unless_it_leaves_or_is_surely_another_question(text, intent, confidence, answer):
+    """Where a form asks what is wrong, a confident question about something else is not the answer."""
+    assert answer_in({"text": text, "intent": {"name": intent, "confidence": confidence}}) == answer
 
 
 @pytest.mark.asyncio

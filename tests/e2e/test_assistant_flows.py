@@ -147,6 +147,40 @@ def test_an_out_of_range_number_in_the_form_is_re_asked_once(chat):
     assert replies[-1]["text"].startswith("Which order is the defect on?")
 
 
+@pytest.mark.parametrize(("step", "question", "answer"), [
+    ("order", "bhai dispatch kab hoga ORD-10002 ka", "*ORD-10002* is"),
+    ("order", "ORD-10001 kab deliver hoga", "*ORD-10001*: Expected delivery"),
+    ("description", "ORD-10001 kab deliver hoga", "*ORD-10001*: Expected delivery"),
+    ("description", "where is my order ORD-10002?", "*ORD-10002* is"),
+])
+def test_a_question_inside_the_defect_form_is_answered_and_the_form_asks_again(chat, records, step, question,
+                                                                             answer):
+    """A question about an order asked mid-report is answered, not taken as the report's order or
+    description; the form then asks its question again and goes on from there."""
+    me = chat(ASHA)
+    before = defects.count_defects(ASHA)
+    open_form_at(me, step)
+    replies = me.say(question)
+    assert answer in replies[0]["text"]
+    assert FORM_STEPS[step][1] in replies[-1]["text"]
+    following = {"order": "description", "description": "photo"}[step]
+    assert FORM_STEPS[following][1] in me.text("1" if step == "order" else DESCRIPTION)
+    assert defects.count_defects(ASHA) == before
+
+
+def test_asking_for_a_person_inside_a_form_ends_it(chat, records):
+    """"I want a person" while describing a defect hands over and ends the report: the bot asks
+    nothing more and files nothing, and an order id afterwards is a plain question again."""
+    me = chat(ASHA)
+    before = defects.count_defects(ASHA)
+    open_form_at(me, "description")
+    replies = me.say("mujhe kisi insaan se baat karni hai")
+    assert replies[-1]["text"].startswith("👤 I've asked a colleague to take over this chat.")
+    assert not any("Please send a photo" in r.get("text", "") for r in replies)
+    assert me.text("ORD-10001").startswith("*ORD-10001* is *shipped")
+    assert defects.count_defects(ASHA) == before
+
+
 def test_report_issue_creates_a_ticket(chat, records):
     """Report Issue re-asks a too-short description and then files a ticket with a TCK id."""
     me = chat(ASHA)
@@ -172,6 +206,18 @@ def test_an_issue_told_in_full_is_filed_without_asking_for_it_again(chat, record
     assert [t.description for t in tickets_from(ASHA) if t.ref == match.group(1)] == [issue]
     me = chat(ASHA)
     assert me.text("I have a billing complaint").startswith("Please describe the issue")
+
+
+def test_a_question_while_describing_an_issue_is_answered_not_filed(chat, records):
+    """"ORD-10001 kab deliver hoga" asked where the issue form wants a description gets the delivery
+    date and the same question again; no ticket is filed from it."""
+    me = chat(ASHA)
+    before = len(tickets_from(ASHA))
+    me.say("/report_issue")
+    replies = me.say("ORD-10001 kab deliver hoga")
+    assert replies[0]["text"].startswith("*ORD-10001*: Expected delivery")
+    assert replies[-1]["text"].startswith("Please describe the issue")
+    assert len(tickets_from(ASHA)) == before
 
 
 def test_cancelling_report_issue_saves_nothing(chat, records):
