@@ -2,6 +2,7 @@
 
 Run: .venv/bin/python benchmarks/cluster.py [--messages 1000,10000] [--processes 1,2,4] [--time-limit 3600]
      .venv/bin/python benchmarks/cluster.py --quick      (200 messages, 1 and 2 processes: a few minutes)
+     add --statuses for Meta's status webhooks after every send (as benchmarks/whatsapp.py --statuses)
 
 Each run (processes x messages) starts the production configuration afresh with
 scripts/run_cluster.sh: the action server and RASA_PORTS `rasa run` processes with the PostgreSQL
@@ -27,6 +28,10 @@ WhatsApp messages per turn).
              one that falls on an unanswered message shows as "> the time the run waited"
   duplicates messages at the stand-in beyond the two a turn has, summed over the run's senders
   non-200    acks that were not 200 (0: no answer within 120 s or the connection failed)
+  statuses   with --statuses, the stand-in follows every accepted send with Meta's sent, delivered
+             and read webhooks, each signed and POSTed to nginx on its own (six more deliveries per
+             turn); the table counts those not answered 200. They share the processes with the turns,
+             as Meta's do.
 
 Runs go by message count, then by processes (1,000 x 1, 2, 4, then 10,000 x 1, 2, 4), so a time
 limit cuts the largest runs. --time-limit bounds the whole benchmark: no run starts with less than
@@ -54,7 +59,7 @@ sys.path.insert(0, str(ROOT))
 
 import aiohttp  # noqa: E402
 
-from benchmarks.whatsapp import (PHONE_NUMBER_ID, REPLIES_PER_TURN, TOKEN_VAR, WABA_ID, Bench,  # noqa: E402
+from benchmarks.whatsapp import (PHONE_NUMBER_ID, REPLIES_PER_TURN, SECRET_VAR, TOKEN_VAR, WABA_ID, Bench,  # noqa: E402
                                  cpu_busy_share, delivery_bytes, offer, pct, senders, serve_graph,
                                  steady_rate)
 from tests.harness import free_port, wait_http  # noqa: E402
@@ -122,9 +127,9 @@ def empty_stores(urls: dict[str, str]) -> None:
             engine.dispose()
 
 
-def start_graph(port: int, token: str, log: Path) -> subprocess.Popen:
-    """Start the Graph stand-in of benchmarks/whatsapp.py in its own process."""
-    env = {**os.environ, TOKEN_VAR: token}
+def start_graph(port: int, token: str, app_secret: str, log: Path) -> subprocess.Popen:
+    """Start the Graph stand-in of benchmarks/whatsapp.py in its own process (it signs statuses with app_secret)."""
+    env = {**os.environ, TOKEN_VAR: token, SECRET_VAR: app_secret}
     with open(log, "wb") as out:
         graph = subprocess.Popen([sys.executable, __file__, "--serve-graph", str(port)], cwd=ROOT, env=env,
                                  stdout=out, stderr=subprocess.STDOUT)
@@ -218,6 +223,10 @@ async def measure(cluster: Cluster, count: int, prefix: str, args: argparse.Name
     timeout = aiohttp.ClientTimeout(total=120)
     async with aiohttp.ClientSession(connector=connector, timeout=timeout) as http:
         bench = ClusterBench(cluster.nginx_url, cluster.graph_url, cluster.app_secret, http)
+        if args.statuses:
+            async with http.post(f"{cluster.graph_url}/_bench/statuses_to", json={"webhook": bench.webhook}) as told:
+                if told.status != 200:
+                    raise RuntimeError(f"the stand-in refused the status webhook's address: {told.status}")
         warm = senders("9" + prefix, 10 * len(cluster.rasa_ports))  # nginx spreads them over every process
         for n, user in enumerate(warm):
             raw = delivery_bytes(user, n)
@@ -252,6 +261,7 @@ async def measure(cluster: Cluster, count: int, prefix: str, args: argparse.Name
         "waited": waited,
         "drained_in": (max(done) - started) if done else float("nan"),
         "upstreams": upstream_counts(access_log, log_offset),
+        "statuses_failed": bench.statuses_failed if args.statuses else None,
     }
 
 
@@ -275,7 +285,7 @@ def run_once(processes: int, count: int, index: int, args: argparse.Namespace, b
     empty_stores(urls)
     graph = cluster = None
     try:
-        graph = start_graph(graph_port, token, LOGS / f"bench-graph-{tag}.log")
+        graph = start_graph(graph_port, token, app_secret, LOGS / f"bench-graph-{tag}.log")
         # run_cluster.sh calls services.sh start, which points nginx at this run's RASA_PORTS
         cluster = start_cluster(env, LOGS / f"bench-cluster-{tag}.log",
                                 min(args.start_timeout, max(deadline - time.monotonic(), 1.0)))
@@ -324,9 +334,11 @@ def table(results: list[dict]) -> list[str]:
                          f"p99 {reply(a, 99)} -> {reply(b, 99)} (x{ratio(reply_pct(b, 99), reply_pct(a, 99))})")
     for r in results:
         split = ", ".join(f"{n} to {u}" for u, n in sorted(r["upstreams"].items())) or "no access log"
+        statuses = ("" if r["statuses_failed"] is None
+                    else f"; status webhooks not answered 200: {r['statuses_failed']}")
         lines.append(f"- {r['processes']} x {r['count']:,}: offered in {r['offered_for']:.1f} s, last turn "
                      f"answered {r['drained_in']:.1f} s after the first POST; nginx sent {split}; cluster up in "
-                     f"{r['up_in']:.0f} s, run took {r['took']:.0f} s")
+                     f"{r['up_in']:.0f} s, run took {r['took']:.0f} s{statuses}")
     return lines
 
 
@@ -386,6 +398,8 @@ def main() -> None:
                         help="stop waiting when no turn was answered for this long, seconds (default 60)")
     parser.add_argument("--start-timeout", type=float, default=420.0,
                         help="longest wait for run_cluster.sh to be ready, seconds (default 420)")
+    parser.add_argument("--statuses", action="store_true",
+                        help="the stand-in sends Meta's sent, delivered and read webhooks after every send")
     parser.add_argument("--serve-graph", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve_graph:
@@ -428,7 +442,7 @@ def main() -> None:
           f"{load_before[0]:.2f}, after {load_after[0]:.2f}; CPUs busy just before the runs {busy_before:.0%}. "
           f"PostgreSQL, Redis, nginx, the action server, every `rasa run`, the stand-in and this load "
           f"generator all run on those CPUs. {args.rate:g} deliveries/s offered; WHATSAPP_MAX_MPS "
-          f"{args.max_mps:g}; whole benchmark {time.monotonic() - began:.0f} s.")
+          f"{args.max_mps:g}; status webhooks {'on' if args.statuses else 'off'}; whole benchmark {time.monotonic() - began:.0f} s.")
 
 
 def _interrupt(_signum: int, _frame: Any) -> None:

@@ -10,13 +10,9 @@ import os
 from dataclasses import dataclass, field
 from typing import Mapping, Optional
 
-from rasa.shared.exceptions import RasaException
+from connectors.settings import ConfigError
 
 MIN_TOKEN_LENGTH = 16
-
-
-class ConfigError(RasaException):
-    """The data channel cannot start: a setting is invalid."""
 
 
 @dataclass(frozen=True)

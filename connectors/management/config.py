@@ -12,16 +12,12 @@ import re
 from dataclasses import dataclass, field
 from typing import Mapping, Optional
 
-from rasa.shared.exceptions import RasaException
+from connectors.settings import ConfigError, positive_number
 
 MIN_TOKEN_LENGTH = 16
 DEFAULT_IDLE_MINUTES = 30.0
 DEFAULT_SCAN_SECONDS = 60.0
 TEMPLATE_NAME = re.compile(r"[a-z0-9_]{1,512}")  # Meta's template names
-
-
-class ConfigError(RasaException):
-    """The management channel cannot start: a setting is invalid."""
 
 
 @dataclass(frozen=True)
@@ -51,27 +47,15 @@ class ManagementConfig:
             raise ConfigError(f"MANAGEMENT_API_TOKEN must be at least {MIN_TOKEN_LENGTH} characters")
         return cls(
             api_token=token,
-            handoff_idle_minutes=_positive(env, "HANDOFF_IDLE_MINUTES", DEFAULT_IDLE_MINUTES),
-            notify_scan_seconds=_positive(env, "NOTIFY_SCAN_SECONDS", DEFAULT_SCAN_SECONDS, allow_zero=True),
+            handoff_idle_minutes=positive_number(env.get("HANDOFF_IDLE_MINUTES"), "HANDOFF_IDLE_MINUTES",
+                                                 DEFAULT_IDLE_MINUTES),
+            notify_scan_seconds=positive_number(env.get("NOTIFY_SCAN_SECONDS"), "NOTIFY_SCAN_SECONDS",
+                                                DEFAULT_SCAN_SECONDS, allow_zero=True),
             notify_template=(env.get("NOTIFY_TEMPLATE") or "").strip() or None,
             notify_template_language=(env.get("NOTIFY_TEMPLATE_LANGUAGE") or "").strip() or "en",
             tracker_db_url=(env.get("TRACKER_DB_URL") or "").strip() or None,
             marketing_templates=_template_names(env, "MARKETING_TEMPLATES"),
         )
-
-
-def _positive(env: Mapping[str, str], name: str, default: float, allow_zero: bool = False) -> float:
-    """Return a number setting, its default when unset, or fail naming the variable."""
-    raw = (env.get(name) or "").strip()
-    if not raw:
-        return default
-    try:
-        value = float(raw)
-    except ValueError:
-        raise ConfigError(f"{name} must be a number") from None
-    if value < 0 or (value == 0 and not allow_zero):
-        raise ConfigError(f"{name} must be above 0")
-    return value
 
 
 def _template_names(env: Mapping[str, str], name: str) -> frozenset[str]:

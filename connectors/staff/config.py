@@ -15,13 +15,9 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Mapping, Optional
 
-from rasa.shared.exceptions import RasaException
+from connectors.settings import ConfigError, positive_int, positive_number
 
 TEMPLATE = re.compile(r"^([a-z0-9_]{1,512})(?::([A-Za-z]{2,3}(?:_[A-Za-z0-9]{2,8})?))?$")
-
-
-class ConfigError(RasaException):
-    """The staff inbox cannot start: a setting is invalid."""
 
 
 @dataclass(frozen=True)
@@ -54,10 +50,13 @@ class StaffConfig:
             raise ConfigError("STAFF_COOKIE_SECURE must be 1 or 0")
         return cls(
             cookie_secure=secure in ("1", "true", "yes"),
-            session_ttl=timedelta(hours=_number(env, "STAFF_SESSION_HOURS", 12.0)),
-            login_window=timedelta(minutes=_number(env, "STAFF_LOGIN_WINDOW_MINUTES", 15.0)),
-            max_failures_per_user=int(_number(env, "STAFF_LOGIN_MAX_FAILURES_PER_USER", 5)),
-            max_failures_per_ip=int(_number(env, "STAFF_LOGIN_MAX_FAILURES_PER_IP", 20)),
+            session_ttl=timedelta(hours=positive_number(env.get("STAFF_SESSION_HOURS"), "STAFF_SESSION_HOURS", 12.0)),
+            login_window=timedelta(minutes=positive_number(env.get("STAFF_LOGIN_WINDOW_MINUTES"),
+                                                           "STAFF_LOGIN_WINDOW_MINUTES", 15.0)),
+            max_failures_per_user=positive_int(env.get("STAFF_LOGIN_MAX_FAILURES_PER_USER"),
+                                               "STAFF_LOGIN_MAX_FAILURES_PER_USER", 5),
+            max_failures_per_ip=positive_int(env.get("STAFF_LOGIN_MAX_FAILURES_PER_IP"),
+                                             "STAFF_LOGIN_MAX_FAILURES_PER_IP", 20),
             templates=templates_of(env),
             marketing_templates=marketing_templates_of(env),
         )
@@ -86,17 +85,3 @@ def marketing_templates_of(env: Mapping[str, str]) -> frozenset[str]:
     if any(TEMPLATE.match(name) is None or ":" in name for name in names):
         raise ConfigError("MARKETING_TEMPLATES must list template names (lowercase letters, digits, underscores)")
     return names
-
-
-def _number(env: Mapping[str, str], name: str, default: float) -> float:
-    """Return a positive number setting, its default when unset, or fail naming the variable."""
-    raw = (env.get(name) or "").strip()
-    if not raw:
-        return default
-    try:
-        value = float(raw)
-    except ValueError:
-        raise ConfigError(f"{name} must be a number") from None
-    if value <= 0:
-        raise ConfigError(f"{name} must be above 0")
-    return value

@@ -50,6 +50,7 @@ login_attempts = Table(
     Column("at", DateTime, nullable=False),
     Index("ix_staff_login_attempts_username", "username", "at"),
     Index("ix_staff_login_attempts_ip", "ip", "at"),
+    Index("ix_staff_login_attempts_at", "at"),  # the 30-day prune (migration 0011)
 )
 
 audit = Table(

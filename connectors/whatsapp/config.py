@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping, Optional
 
-from rasa.shared.exceptions import RasaException
+from connectors.settings import ConfigError, positive_int, positive_number
 
 PREFIX = "WHATSAPP_"
 REQUIRED = (
@@ -35,10 +35,6 @@ DEFAULT_WEBHOOK_LOG_RETENTION_DAYS = 14
 PACING_MODES = ("process", "redis")
 DEFAULT_REDIS_PORT = 6379
 PACING_REDIS_DB = 1  # the lock store's database in endpoints.production.yml; pacing keys have their own prefix
-
-
-class ConfigError(RasaException):
-    """The WhatsApp channel cannot start: settings are missing or invalid."""
 
 
 @dataclass(frozen=True)
@@ -104,16 +100,11 @@ class WhatsAppConfig:
             raise ConfigError(
                 "The WhatsApp channel needs these environment variables: " + ", ".join(missing)
             )
-        try:
-            max_mps = float(values.get("WHATSAPP_MAX_MPS") or DEFAULT_MAX_MPS)
-        except ValueError:
-            raise ConfigError("WHATSAPP_MAX_MPS must be a number") from None
-        if max_mps <= 0:
-            raise ConfigError("WHATSAPP_MAX_MPS must be above 0")
-        turn_concurrency = _positive_int(values.get("WHATSAPP_TURN_CONCURRENCY"), "WHATSAPP_TURN_CONCURRENCY", 3)
-        turn_timeout = _positive_number(values.get("WHATSAPP_TURN_TIMEOUT_SECONDS"), "WHATSAPP_TURN_TIMEOUT_SECONDS",
+        max_mps = positive_number(values.get("WHATSAPP_MAX_MPS"), "WHATSAPP_MAX_MPS", DEFAULT_MAX_MPS)
+        turn_concurrency = positive_int(values.get("WHATSAPP_TURN_CONCURRENCY"), "WHATSAPP_TURN_CONCURRENCY", 3)
+        turn_timeout = positive_number(values.get("WHATSAPP_TURN_TIMEOUT_SECONDS"), "WHATSAPP_TURN_TIMEOUT_SECONDS",
                                         DEFAULT_TURN_TIMEOUT_SECONDS)
-        media_max_bytes = _positive_int(values.get("WHATSAPP_MEDIA_MAX_BYTES"), "WHATSAPP_MEDIA_MAX_BYTES",
+        media_max_bytes = positive_int(values.get("WHATSAPP_MEDIA_MAX_BYTES"), "WHATSAPP_MEDIA_MAX_BYTES",
                                         DEFAULT_MEDIA_MAX_BYTES)
         if media_max_bytes > META_MEDIA_MAX_BYTES:
             raise ConfigError(f"WHATSAPP_MEDIA_MAX_BYTES must be at most {META_MEDIA_MAX_BYTES} (Meta's limit)")
@@ -136,11 +127,11 @@ class WhatsAppConfig:
             turn_concurrency=turn_concurrency,
             turn_timeout_seconds=turn_timeout,
             media_max_bytes=media_max_bytes,
-            media_quota_bytes=_positive_int(values.get("WHATSAPP_MEDIA_QUOTA_BYTES"), "WHATSAPP_MEDIA_QUOTA_BYTES",
+            media_quota_bytes=positive_int(values.get("WHATSAPP_MEDIA_QUOTA_BYTES"), "WHATSAPP_MEDIA_QUOTA_BYTES",
                                             DEFAULT_MEDIA_QUOTA_BYTES),
-            media_retention_days=_positive_int(values.get("WHATSAPP_MEDIA_RETENTION_DAYS"),
+            media_retention_days=positive_int(values.get("WHATSAPP_MEDIA_RETENTION_DAYS"),
                                                "WHATSAPP_MEDIA_RETENTION_DAYS", DEFAULT_MEDIA_RETENTION_DAYS),
-            webhook_log_retention_days=_positive_int(values.get("WHATSAPP_WEBHOOK_LOG_RETENTION_DAYS"),
+            webhook_log_retention_days=positive_int(values.get("WHATSAPP_WEBHOOK_LOG_RETENTION_DAYS"),
                                                      "WHATSAPP_WEBHOOK_LOG_RETENTION_DAYS",
                                                      DEFAULT_WEBHOOK_LOG_RETENTION_DAYS),
             pacing_redis=redis_settings(environ) if pacing == "redis" else None,
@@ -152,34 +143,8 @@ def redis_settings(environ: Mapping[str, str]) -> RedisSettings:
     host = str(environ.get("REDIS_HOST") or "").strip()
     if not host:
         raise ConfigError("WHATSAPP_PACING=redis needs REDIS_HOST (and REDIS_PORT, REDIS_PASSWORD, as the lock store)")
-    port = _positive_int(environ.get("REDIS_PORT"), "REDIS_PORT", DEFAULT_REDIS_PORT)
+    port = positive_int(environ.get("REDIS_PORT"), "REDIS_PORT", DEFAULT_REDIS_PORT)
     return RedisSettings(host, port, str(environ.get("REDIS_PASSWORD") or "") or None)
-
-
-def _positive_int(value: Optional[str], name: str, default: int) -> int:
-    """Return a whole number above 0; unset gives default."""
-    if value is None or not value.strip():
-        return default
-    try:
-        number = int(value)
-    except ValueError:
-        raise ConfigError(f"{name} must be a whole number") from None
-    if number <= 0:
-        raise ConfigError(f"{name} must be above 0")
-    return number
-
-
-def _positive_number(value: Optional[str], name: str, default: float) -> float:
-    """Return a number above 0; unset gives default."""
-    if value is None or not value.strip():
-        return default
-    try:
-        number = float(value)
-    except ValueError:
-        raise ConfigError(f"{name} must be a number") from None
-    if not 0 < number < float("inf"):
-        raise ConfigError(f"{name} must be above 0")
-    return number
 
 
 def _flag(value: Optional[str], default: bool) -> bool:
