@@ -32,6 +32,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import math
 import os
 import secrets
 import shutil
@@ -175,6 +176,12 @@ def senders(prefix: str, count: int) -> list[str]:
     return [f"91{prefix}{n:06d}" for n in range(count)]
 
 
+def machine_busy_seconds() -> float:
+    """Return the CPU time all CPUs of the machine have spent busy so far (from /proc/stat)."""
+    fields = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    return (sum(fields) - fields[3] - fields[4]) / os.sysconf("SC_CLK_TCK")
+
+
 def cpu_seconds(pid: int, thread: Optional[int] = None) -> float:
     """Return the CPU time (user + system) process pid, or only its thread, has used so far."""
     stat = Path(f"/proc/{pid}/stat" if thread is None else f"/proc/{pid}/task/{thread}/stat")
@@ -196,9 +203,20 @@ class Bench:
     last: dict = None  # type: ignore[assignment]  # wa_id -> (count, last reply time)
     reads: int = 0
     statuses_failed: int = 0  # status webhooks the stand-in posted that were not answered 200
+    pids: dict = None  # type: ignore[assignment]  # name -> pid of every process on the machine's CPUs
 
     def __post_init__(self) -> None:
         self.first, self.last = {}, {}
+        self.pids = self.pids or {"rasa": self.rasa_pid}
+
+    def cpu(self) -> dict[str, float]:
+        """Return the CPU seconds used so far by each of our processes and by the whole machine."""
+        return {**{name: cpu_seconds(pid) for name, pid in self.pids.items()}, "machine": machine_busy_seconds()}
+
+    @staticmethod
+    def per_turn(before: dict[str, float], after: dict[str, float], turns: int) -> dict[str, float]:
+        """Return the CPU ms per turn of each process (and the machine) between two cpu() readings."""
+        return {name: (after[name] - before[name]) * 1000 / max(turns, 1) for name in before}
 
     @property
     def webhook(self) -> str:
@@ -330,8 +348,9 @@ async def one_at_a_time(bench: Bench, count: int) -> dict[str, list[float]]:
     return {"first": wa_first, "whole": wa_whole, "rest": rest}
 
 
-async def rest_throughput(bench: Bench, count: int, clients: int, prefix: str = "7300") -> tuple[float, float]:
-    """Answer count REST turns with clients concurrent callers; return the steady turns/s and CPU ms per turn."""
+async def rest_throughput(bench: Bench, count: int, clients: int, prefix: str = "7300") -> tuple[float, dict]:
+    """Answer count REST turns with clients concurrent callers; return the steady turns/s and the
+    CPU ms per turn by process."""
     queue = senders(prefix, count)
     done: list[float] = []
 
@@ -339,16 +358,16 @@ async def rest_throughput(bench: Bench, count: int, clients: int, prefix: str = 
         while queue:
             done.append(await bench.rest(queue.pop()))
 
-    cpu = cpu_seconds(bench.rasa_pid)
+    cpu = bench.cpu()
     await asyncio.gather(*(client() for _ in range(clients)))
-    return steady_rate(done), (cpu_seconds(bench.rasa_pid) - cpu) * 1000 / count
+    return steady_rate(done), bench.per_turn(cpu, bench.cpu(), count)
 
 
 async def whatsapp_throughput(bench: Bench, count: int, timeout: float,
-                              prefix: str = "7400") -> tuple[float, int, float]:
+                              prefix: str = "7400") -> tuple[float, int, dict]:
     """Offer count WhatsApp turns at once; return the steady turns/s, how many were answered and
-    the CPU ms per turn."""
-    cpu = cpu_seconds(bench.rasa_pid)
+    the CPU ms per turn by process."""
+    cpu = bench.cpu()
     users = senders(prefix, count)
     bodies = [delivery_bytes(u, n) for n, u in enumerate(users)]
     semaphore = asyncio.Semaphore(16)
@@ -360,9 +379,9 @@ async def whatsapp_throughput(bench: Bench, count: int, timeout: float,
 
     await asyncio.gather(*(post(raw) for raw in bodies))
     answered = await bench.wait_turns(users, timeout)
-    cpu = cpu_seconds(bench.rasa_pid) - cpu
+    cpu = bench.per_turn(cpu, bench.cpu(), answered)
     done = [bench.last[u][1] for u in users if bench.last.get(u, (0, 0))[0] >= REPLIES_PER_TURN]
-    return steady_rate(done), answered, cpu * 1000 / max(answered, 1)
+    return steady_rate(done), answered, cpu
 
 
 async def idle(bench: Bench, seconds: float = 2.0) -> None:
@@ -385,13 +404,13 @@ def cpu_busy_share(seconds: float = 1.0) -> float:
     return 1 - (idle1 - idle0) / max(total1 - total0, 1)
 
 
-async def run(args: argparse.Namespace, rasa_url: str, graph_url: str, app_secret: str, rasa_pid: int) -> list[str]:
+async def run(args: argparse.Namespace, rasa_url: str, graph_url: str, app_secret: str, pids: dict[str, int]) -> list[str]:
     """Run every phase and return the table lines."""
     scale = 0.25 if args.quick else 1.0
     connector = aiohttp.TCPConnector(limit=64, force_close=False)
     timeout = aiohttp.ClientTimeout(total=120)
     async with aiohttp.ClientSession(connector=connector, timeout=timeout) as http:
-        bench = Bench(rasa_url, graph_url, app_secret, http, rasa_pid)
+        bench = Bench(rasa_url, graph_url, app_secret, http, pids["rasa"], pids={**pids, "load generator": os.getpid()})
         if args.statuses:
             async with http.post(f"{graph_url}/_bench/statuses_to", json={"webhook": bench.webhook}) as told:
                 assert told.status == 200, told.status
@@ -401,7 +420,8 @@ async def run(args: argparse.Namespace, rasa_url: str, graph_url: str, app_secre
                                    "statuses": [], "offered_for": 0.0, "drained_in": float("nan"),
                                    "rate": float("nan")}
         e2e, ack, rest, wa, wa_answered = dict(nothing), dict(nothing), float("nan"), float("nan"), 0
-        rest_cpu = wa_cpu = float("nan")
+        rest_cpu: dict[str, float] = {}
+        wa_cpu: dict[str, float] = {}
         serial: dict[str, list[float]] = {"first": [], "whole": [], "rest": []}
         if "serial" in args.phases:
             serial = await one_at_a_time(bench, int(40 * scale))
@@ -409,7 +429,7 @@ async def run(args: argparse.Namespace, rasa_url: str, graph_url: str, app_secre
         if "e2e" in args.phases:
             e2e = await reply_latency(bench, int(200 * scale), 20.0)
             await idle(bench)
-        rounds: list[tuple[float, float, float, float, int]] = []  # (REST/s, REST CPU, WA/s, WA CPU, answered)
+        rounds: list[tuple[float, dict, float, dict, int]] = []  # (REST/s, REST CPU, WA/s, WA CPU, answered)
         if "throughput" in args.phases:
             # Rounds of REST then WhatsApp: a shared machine's speed drifts over a minute, so each
             # round compares the channels over the same few seconds, and the median round is reported.
@@ -449,7 +469,10 @@ async def run(args: argparse.Namespace, rasa_url: str, graph_url: str, app_secre
         f"({2 * wa:.1f} messages/s) | - |",
         f"| WhatsApp / REST (that round; every round: {', '.join(f'{r[2] / r[0]:.2f}' for r in rounds)}) "
         f"| {wa / rest:.2f}x | >= 0.9x |",
-        f"| CPU of `rasa run` per turn in that round: REST, WhatsApp | {rest_cpu:.1f} ms, {wa_cpu:.1f} ms | - |",
+        f"| CPU of `rasa run` per turn in that round: REST, WhatsApp | {rest_cpu.get('rasa', math.nan):.1f} ms, "
+        f"{wa_cpu.get('rasa', math.nan):.1f} ms | - |",
+        f"| CPU per turn of every process in that round (REST / WhatsApp) | "
+        + ", ".join(f"{name} {rest_cpu[name]:.1f} / {wa_cpu[name]:.1f} ms" for name in rest_cpu) + " | - |",
         f"| backlog of the 200 msg/s run answered ({ack['answered']}/{ack['count']}) "
         f"| all in {ack['drained_in']:.1f} s, steady {ack['rate']:.1f} turns/s | - |",
         f"| mark-as-read calls seen by the stand-in | {reads} | - |",
@@ -499,8 +522,9 @@ def main() -> None:
             with running_stack(workdir / "stack", credentials=credentials, extra_env=env) as stack:
                 spy = _start_profiler(args, stack.services["rasa"].proc.pid, workdir)
                 try:
-                    lines = asyncio.run(run(args, stack.rasa_url, graph_url, app_secret,
-                                            stack.services["rasa"].proc.pid))
+                    pids = {"rasa": stack.services["rasa"].proc.pid, "action server": stack.services["actions"].proc.pid,
+                            "stand-in": graph.pid}
+                    lines = asyncio.run(run(args, stack.rasa_url, graph_url, app_secret, pids))
                 finally:
                     if spy is not None:
                         spy.send_signal(signal.SIGINT)
@@ -521,14 +545,14 @@ def main() -> None:
 
 
 def _start_profiler(args: argparse.Namespace, pid: int, workdir: Path) -> Optional[subprocess.Popen]:
-    """Start py-spy on pid (raw collapsed stacks) when asked and available."""
+    """Start py-spy on pid (raw collapsed stacks of the thread holding the GIL) when asked and available."""
     if not args.profile:
         return None
     spy = shutil.which("py-spy", path=str(Path(sys.executable).parent)) or shutil.which("py-spy")
     if spy is None:
         print("py-spy is not installed; running without a profile", file=sys.stderr)
         return None
-    return subprocess.Popen([spy, "record", "--pid", str(pid), "--format", "raw", "--rate", "100", "--threads",
+    return subprocess.Popen([spy, "record", "--pid", str(pid), "--format", "raw", "--rate", "100", "--threads", "--gil",
                              "--output", str(workdir / "rasa-profile.txt")],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
