@@ -21,6 +21,8 @@ ISSUE_SLOTS = ("issue_description",)
 NO_PHOTO = "none"
 MIN_DESCRIPTION_CHARS = 10
 CANCELLED = "Cancelled — nothing was saved."
+ADDED = "📝 Added that to the description."
+MAX_DESCRIPTION_CHARS = 4096  # one WhatsApp message, however many times the customer adds to it
 # Intents whose message can carry the defect's description (an unsure parse included).
 DESCRIBING_INTENTS = ("report_defect", "nlu_fallback")
 # Where a form asks for free text, these leave it (the rules answer them) whatever the confidence...
@@ -108,9 +110,18 @@ class ValidateDefectReportForm(CallerForm):
         if requested == "defect_description":
             answer = answer_in(tracker.latest_message)
             return {"defect_description": answer} if answer else {}
+        told = tracker.get_slot("defect_description")
+        if told:
+            # "20 cone me paani ke daag hai" sent while the form waits for the order, a photo or the
+            # confirmation adds to what is wrong; the form then asks its question again.
+            more = description_in(tracker.latest_message, ("report_defect",))
+            if not more or more in told:
+                return {}
+            dispatcher.utter_message(text=ADDED)
+            return {"defect_description": f"{told.rstrip('. ')}. {more}"[:MAX_DESCRIPTION_CHARS]}
         # "colour is not matching in ORD-10001" starts the report (or answers "which order?") and
         # already says what is wrong: keep it instead of asking for it again.
-        if tracker.get_slot("defect_description") or requested not in (None, "defect_order_id"):
+        if requested not in (None, "defect_order_id"):
             return {}
         described = description_in(tracker.latest_message)
         return {"defect_description": described} if described else {}
