@@ -36,8 +36,18 @@ OTHER_QUESTIONS = (
     "defect_history", "track_defect", "request_document", "contact_support", "human_handoff", "price_quote",
 )
 SURE_QUESTION = 0.7
-# "I have a billing problem" only names the topic; a message this long usually says what is wrong.
-ISSUE_DESCRIBED_WORDS = 8
+# "I have a billing problem" or "mujhe ek complaint karni hai billing ke baare me" only names the
+# topic: an issue is told in full when, these words aside, at least ISSUE_CONTENT_WORDS are left.
+ANNOUNCING_WORDS = frozenset("""
+    i we me us you have has had want wanted need would like to a an the my our your about regarding
+    with in on of for is am are was it this that there please pls plz kindly sir madam ji hi hello
+    complaint complaints complain problem problems issue issues query register raise file make lodge
+    mujhe humein hame hamein hum main mai mera meri mere hamara hamari ek karni karna karni hai hain
+    tha thi ke ki ka baare bare me mein se ko bhai shikayat samasya dikkat pareshani
+    मुझे हमें हम मैं मेरा मेरी मेरे हमारा हमारी एक करनी करना है हैं था थी के की का बारे में से को
+    शिकायत समस्या दिक्कत परेशानी
+""".split())
+ISSUE_CONTENT_WORDS = 4
 QUOTE_CHARS = 160
 
 
@@ -45,6 +55,12 @@ def too_short(text: Optional[str]) -> bool:
     """Return True for answers too short to act on ("bad", "broken")."""
     words = (text or "").split()
     return len((text or "").strip()) < MIN_DESCRIPTION_CHARS or len(words) < 2
+
+
+def content_words(text: str) -> int:
+    """Count the words of text that are not ANNOUNCING_WORDS (punctuation around a word aside)."""
+    words = (word.strip(".,!?;:()\"'").lower() for word in text.split())
+    return sum(1 for word in words if word and word not in ANNOUNCING_WORDS)
 
 
 def description_in(message: Dict[str, Any], intents: tuple[str, ...] = DESCRIBING_INTENTS,
@@ -299,8 +315,10 @@ class ValidateReportIssueForm(FormValidationAction):
         # says what is wrong: file it instead of asking the customer to say it again.
         if tracker.get_slot("issue_description") or requested is not None:
             return {}
-        described = description_in(tracker.latest_message, ("report_issue",), ISSUE_DESCRIBED_WORDS)
-        return {"issue_description": described} if described else {}
+        described = description_in(tracker.latest_message, ("report_issue",))
+        if not described or content_words(described) < ISSUE_CONTENT_WORDS:
+            return {}
+        return {"issue_description": described}
 
     async def validate_issue_description(
         self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict

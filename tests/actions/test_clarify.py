@@ -6,7 +6,7 @@ from rasa_sdk import Tracker
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions.clarify import ASK_TEXT, ActionClarify, ActionFormHint, clarify_options
-from actions.forms import answer_in, description_in
+from actions.forms import ISSUE_CONTENT_WORDS, answer_in, content_words, description_in
 
 ASHA = "919800000001"
 
@@ -103,6 +103,19 @@ def test_a_complaint_that_says_what_is_wrong_is_kept_as_the_description(message,
 def test_a_free_text_answer_is_taken_unless_it_leaves_or_is_surely_another_question(text, intent, confidence, answer):
     """Where a form asks what is wrong, a confident question about something else is not the answer."""
     assert answer_in({"text": text, "intent": {"name": intent, "confidence": confidence}}) == answer
+
+
+@pytest.mark.parametrize("text, told", [
+    ("mujhe ek complaint karni hai billing ke baare me", False),
+    ("I want to register a complaint about delivery", False),
+    ("मुझे बिलिंग के बारे में शिकायत करनी है", False),
+    ("invoice mein GST number galat hai", True),
+    ("GST galat laga hai invoice pe, 18% ki jagah 12 hona chahiye tha", True),
+    ("बिल में जीएसटी गलत लगा है", True),
+])
+def test_an_issue_is_told_when_more_than_its_topic_is_said(text, told):
+    """Announcing a complaint and its topic is not yet the issue; saying what is wrong is, in any language."""
+    assert (content_words(text) >= ISSUE_CONTENT_WORDS) is told
 
 
 @pytest.mark.asyncio
