@@ -12,13 +12,17 @@ from rasa_sdk.executor import CollectingDispatcher
 from actions import formatting as fmt
 from actions.common import caller, db, latest_entity, say_not_registered, today
 from database import orders
-from actions.parsing import first_normalized, normalize_order_id
+from actions.parsing import first_normalized, normalize_order_id, orders_named
 
 
 def requested_order_id(tracker: Tracker) -> str | None:
     """Return the order id the user gave in this message, normalized."""
     candidates = [latest_entity(tracker, "order_id"), tracker.latest_message.get("text")]
     return first_normalized(candidates, normalize_order_id)
+
+
+# A product named without an order id is looked for among this many of the customer's latest orders.
+NAMED_AMONG = 20
 
 
 def order_buttons(items, intent: str) -> List[Dict[str, str]]:
@@ -82,8 +86,14 @@ class _OrderQuestion(Action, ABC):
             return []
         ref = requested_order_id(tracker)
         if ref is None:
-            recent = await db(orders.recent_orders, tracker.sender_id, fmt.PAGE_SIZE, 0)
-            dispatcher.utter_message(text=self.ask, buttons=order_buttons(recent, self.intent))
+            # "where is my polyester roll order?": the customer named the product, not the id.
+            recent = await db(orders.recent_orders, tracker.sender_id, NAMED_AMONG, 0)
+            named = orders_named(tracker.latest_message.get("text"), recent)
+            if len(named) == 1:
+                dispatcher.utter_message(text=self.answer(named[0], today()))
+                return []
+            offered = named or recent[: fmt.PAGE_SIZE]
+            dispatcher.utter_message(text=self.ask, buttons=order_buttons(offered[: fmt.PAGE_SIZE], self.intent))
             return []
         order = await db(orders.find_order, tracker.sender_id, ref)
         if order is None:

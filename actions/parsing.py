@@ -30,3 +30,28 @@ def first_normalized(values: Iterable[Optional[str]], normalize) -> Optional[str
         if normalized:
             return normalized
     return None
+
+
+_WORD = re.compile(r"[^\W_]+")
+# Words a product name may share with any question about it.
+_NOT_A_PRODUCT_WORD = frozenset({"order", "orders", "the", "and", "for", "with", "of"})
+
+
+def _words(text: str) -> set[str]:
+    """Lowercased words of three or more characters, each also without a plural "s" ("rolls" -> "roll")."""
+    found = set()
+    for word in _WORD.findall(text.lower()):
+        if len(word) >= 3 and word not in _NOT_A_PRODUCT_WORD:
+            found.add(word)
+            if len(word) > 3 and word.endswith("s") and not word[-2].isdigit():
+                found.add(word[:-1])
+    return found
+
+
+def orders_named(text: Optional[str], candidates: Iterable) -> list:
+    """Return the candidates whose product the text names best ("my polyester roll order" ->
+    the Polyester fabric roll), in their order; several when they tie, none when no word matches."""
+    said = _words(text or "")
+    scored = [(len(said & _words(c.product)), c) for c in candidates]
+    best = max((score for score, _ in scored), default=0)
+    return [c for score, c in scored if best and score == best]

@@ -2,12 +2,13 @@
 from __future__ import annotations
 
 from datetime import date, datetime
+from types import SimpleNamespace
 
 import pytest
 
 from actions import formatting as fmt
 from database.views import OrderView
-from actions.parsing import normalize_defect_id, normalize_order_id
+from actions.parsing import normalize_defect_id, normalize_order_id, orders_named
 
 TODAY = date(2026, 11, 24)
 
@@ -70,3 +71,21 @@ def test_page_footer_offers_more_only_when_there_is_more():
     """Lists longer than a page end with a MORE hint; complete lists do not."""
     assert fmt.page_footer(5, 7) == "Showing 5 of 7. Reply *MORE* for the next 2."
     assert fmt.page_footer(7, 7) == ""
+
+
+PRODUCTS = [("ORD-10001", "Cotton yarn 40s"), ("ORD-10002", "Polyester fabric roll"), ("ORD-10004", "Cotton yarn 30s"),
+            ("ORD-10007", "Polyester yarn 150D"), ("ORD-10008", "Silk blend fabric roll")]
+
+
+@pytest.mark.parametrize("text, named", [
+    ("we had placed order for polyester roll last month, kindly tell me the status", ["ORD-10002"]),
+    ("mera cotton wala order kahan hai", ["ORD-10001", "ORD-10004"]),
+    ("status of the 150D yarn", ["ORD-10007"]),
+    ("my fabric rolls", ["ORD-10002", "ORD-10008"]),
+    ("where is my order", []),
+    ("/track_order", []),
+])
+def test_an_order_is_found_by_the_product_the_customer_names(text, named):
+    """The best-named product wins; a tie offers the tied orders; no product word, no guess."""
+    candidates = [SimpleNamespace(ref=ref, product=product) for ref, product in PRODUCTS]
+    assert [o.ref for o in orders_named(text, candidates)] == named

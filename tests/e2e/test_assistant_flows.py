@@ -327,3 +327,14 @@ def test_gibberish_gets_no_confident_wrong_answer(chat, said):
     assert first.startswith(("Sorry, I can only help with your orders", "Sorry, I'm not sure",
                              "Sorry, I didn't understand that."))
     assert last_buttons(replies)
+
+
+def test_an_order_named_by_its_product_is_answered_or_narrowed(chat):
+    """"polyester roll" names one of Asha's orders: its status comes at once. "cotton yarn" names two:
+    only those two are offered."""
+    me = chat(ASHA)
+    reply = me.text("we had placed order for polyester roll last month, kindly tell me the status")
+    assert reply.startswith("*ORD-10002* is *in production")
+    replies = me.say("cotton yarn wala order kab tak aayega")
+    assert replies[-1]["text"].startswith("Delivery for which order?")
+    assert sorted(t.split(" · ")[0] for t in titles(replies)) == ["ORD-10001", "ORD-10004"]
