@@ -11,10 +11,11 @@ from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
 from actions import formatting as fmt
-from actions.common import CallerForm, caller, db, say_not_registered
+from actions.common import CallerForm, caller, db, latest_entity, say_not_registered
 from database import defects, orders, support
 from actions.documents import DOCUMENT_SLOTS
-from actions.parsing import normalize_order_id
+from actions.orders import NAMED_AMONG
+from actions.parsing import normalize_order_id, orders_named
 
 DEFECT_SLOTS = ("defect_order_id", "defect_description", "defect_photo", "defect_confirmed")
 ISSUE_SLOTS = ("issue_description",)
@@ -119,6 +120,18 @@ class ValidateDefectReportForm(CallerForm):
             return {"defect_order_id": None}
         return {"defect_order_id": order.ref}
 
+    async def extract_defect_order_id(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> Dict[Text, Any]:
+        # "polyester roll me 5 piece phate the": the product names the order when it names one only.
+        if (tracker.get_slot("defect_order_id") or tracker.get_slot("requested_slot") not in (None, "defect_order_id")
+                or latest_entity(tracker, "order_id") or tracker.latest_message.get("intent", {}).get("name")
+                not in ("report_defect", "inform", "nlu_fallback")):
+            return {}
+        recent = await db(orders.recent_orders, tracker.sender_id, NAMED_AMONG, 0)
+        named = orders_named(tracker.latest_message.get("text"), recent)
+        return {"defect_order_id": named[0].ref} if len(named) == 1 else {}
+
     async def extract_defect_description(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> Dict[Text, Any]:
@@ -178,7 +191,9 @@ class ActionAskDefectOrderId(Action):
         return "action_ask_defect_order_id"
 
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[Text, Any]) -> List[EventType]:
-        recent = await db(orders.recent_orders, tracker.sender_id, fmt.PAGE_SIZE, 0)
+        recent = await db(orders.recent_orders, tracker.sender_id, NAMED_AMONG, 0)
+        # "cotton yarn wale order me" named more than one order: offer just those.
+        recent = (orders_named(tracker.latest_message.get("text"), recent) or recent)[: fmt.PAGE_SIZE]
         # The product helps people who don't remember their order IDs.
         buttons = [
             {"title": f"{o.ref} · {o.product}",

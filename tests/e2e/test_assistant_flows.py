@@ -338,3 +338,20 @@ def test_an_order_named_by_its_product_is_answered_or_narrowed(chat):
     replies = me.say("cotton yarn wala order kab tak aayega")
     assert replies[-1]["text"].startswith("Delivery for which order?")
     assert sorted(t.split(" · ")[0] for t in titles(replies)) == ["ORD-10001", "ORD-10004"]
+
+
+def test_the_defect_form_takes_the_order_the_customer_names_by_product(chat):
+    """A complaint naming one order's product skips "which order?"; at that question "the silk one"
+    answers it; words that fit two orders get just those two offered."""
+    me = chat(ASHA)
+    replies = me.say("polyester roll me 5 piece phate hue the")
+    assert replies[-1]["text"].startswith("Please send a photo of the defect")
+    assert "Order: *ORD-10002*" in me.text("skip")
+    me = chat(ASHA)
+    open_form_at(me, "order")
+    assert "What is wrong?" in me.text("the silk one")
+    me = chat(ASHA)
+    open_form_at(me, "order")
+    replies = me.say("cotton yarn wale order me")
+    assert replies[-1]["text"].startswith("Which order is the defect on?")
+    assert sorted(t.split(" · ")[0] for t in titles(replies)) == ["ORD-10001", "ORD-10004"]
