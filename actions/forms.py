@@ -43,7 +43,7 @@ ANNOUNCING_WORDS = frozenset("""
     i we me us you have has had want wanted need would like to a an the my our your about regarding
     with in on of for is am are was it this that there please pls plz kindly sir madam ji hi hello
     complaint complaints complain problem problems issue issues query register raise file make lodge
-    mujhe humein hame hamein hum main mai mera meri mere hamara hamari ek karni karna karni hai hain
+    mujhe humein hame hamein hum main mai mera meri mere hamara hamari ek karni karna hai hain
     tha thi ke ki ka baare bare me mein se ko bhai shikayat samasya dikkat pareshani
     मुझे हमें हम मैं मेरा मेरी मेरे हमारा हमारी एक करनी करना है हैं था थी के की का बारे में से को
     शिकायत समस्या दिक्कत परेशानी

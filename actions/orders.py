@@ -92,8 +92,8 @@ class _OrderQuestion(Action, ABC):
             if len(named) == 1:
                 dispatcher.utter_message(text=self.answer(named[0], today()))
                 return []
-            offered = named or recent[: fmt.PAGE_SIZE]
-            dispatcher.utter_message(text=self.ask, buttons=order_buttons(offered[: fmt.PAGE_SIZE], self.intent))
+            offered = (named or recent)[: fmt.PAGE_SIZE]
+            dispatcher.utter_message(text=self.ask, buttons=order_buttons(offered, self.intent))
             return []
         order = await db(orders.find_order, tracker.sender_id, ref)
         if order is None:
